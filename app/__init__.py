@@ -1,0 +1,1 @@
+"""SEM Depth Studio desktop front end (PySide6 + pyqtgraph); drives :mod:`core`."""

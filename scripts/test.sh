@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install SEM Depth Studio with its developer tools into .venv and run every check:
+# ruff (lint + format), mypy on core/, the import-linter contract, then pytest.
+# Usage: bash scripts/test.sh [extra pytest args]   (RUN_SLOW=1 also runs -m slow tests)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export QT_QPA_PLATFORM=offscreen PYTHONUNBUFFERED=1
+[ -x .venv/bin/python ] || python3 -m venv .venv
+# shellcheck disable=SC1091
+. .venv/bin/activate
+python -m pip install -q --disable-pip-version-check torch==2.13.0 -e '.[dev,fast]'
+echo "== ruff";        ruff check . && ruff format --check .
+echo "== mypy core/";  mypy
+echo "== import-linter"; lint-imports
+echo "== pytest"
+if [ "${RUN_SLOW:-0}" = "1" ]; then
+  python -m pytest -m "slow or not slow" "$@"
+else
+  python -m pytest "$@"
+fi
