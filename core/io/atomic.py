@@ -1,0 +1,106 @@
+"""Atomic file output: write to a temporary file in the target folder, then rename.
+
+A reader of the target path sees either the old complete file or the new
+complete file, never a partial one; if writing fails the temporary file is
+removed and any old file is left untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["OutputExistsError", "atomic_write"]
+
+
+class OutputExistsError(FileExistsError):
+    """The output file exists and ``overwrite`` was not given.
+
+    ``OutputExistsError(path)`` gives the standard message; ``OutputExistsError(path,
+    reason)`` a custom one (``"<path>: <reason>"``). A single string holding ``": "``
+    is taken as a complete message whose path is the part before the first ``": "``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], reason: str | None = None) -> None:
+        text = os.fspath(path)
+        if reason is None and isinstance(path, str) and ": " in text:
+            text, reason = text.split(": ", 1)
+        if reason is None:
+            reason = "output file already exists (pass overwrite=True to replace it)"
+        self.path = Path(text)
+        self.reason = reason
+        super().__init__(errno.EEXIST, f"{self.path}: {reason}")
+        self.filename = str(self.path)
+
+    def __str__(self) -> str:
+        return str(self.args[1])
+
+    def __reduce__(self) -> tuple[type[OutputExistsError], tuple[Path, str]]:
+        return (type(self), (self.path, self.reason))
+
+
+def _new_temp(folder: Path, name: str) -> Path:
+    """Create an empty, uniquely named temporary file (mode 0666 & ~umask, like open())."""
+    for _ in range(100):
+        cand = folder / f".{name}.{secrets.token_hex(4)}.tmp"
+        try:
+            fd = os.open(cand, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return cand
+    raise FileExistsError(errno.EEXIST, f"{folder}: cannot create a temporary file")
+
+
+def _fsync(path: Path) -> None:
+    with contextlib.suppress(OSError), open(path, "rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+@contextmanager
+def atomic_write(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path in ``path``'s folder; on success it replaces ``path``.
+
+    Refuses an existing ``path`` unless ``overwrite`` (:class:`OutputExistsError`,
+    checked before writing and again, atomically, when committing). Missing parent
+    folders are created. On any error (including KeyboardInterrupt) the temporary
+    file is removed and the error propagates; an existing file stays intact.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(errno.EISDIR, f"{target}: is a directory, not a file path")
+    if not overwrite and (target.exists() or target.is_symlink()):
+        raise OutputExistsError(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _new_temp(target.parent, target.name)
+    try:
+        yield tmp
+        _fsync(tmp)
+        if overwrite:
+            os.replace(tmp, target)
+        else:
+            _commit_no_clobber(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _commit_no_clobber(tmp: Path, target: Path) -> None:
+    """Move ``tmp`` to ``target`` only if ``target`` does not exist (hard link: atomic)."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError as exc:
+        raise OutputExistsError(target) from exc
+    except OSError:
+        # file systems without hard links (FAT, some network shares): check, then rename
+        if target.exists():
+            raise OutputExistsError(target) from None
+        os.replace(tmp, target)
+        return
+    tmp.unlink()
