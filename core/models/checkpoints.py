@@ -1,0 +1,205 @@
+"""Checkpoints that can never execute code: safetensors weights + a JSON model card.
+
+``x.safetensors`` holds the state dict; ``x.json`` beside it is the model card (format
+:data:`CARD_FORMAT`, the architecture name and config, input/output conventions, training
+provenance, metrics). Loading never unpickles: ``.pt/.pth/.pkl/.ckpt`` files and files
+whose bytes start like a pickle or a zip (``torch.save``) are refused before any parsing.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+from torch import nn
+
+from core import __version__
+from core.io.atomic import atomic_write
+from core.models.registry import MODELS, create_model
+
+CARD_FORMAT = "semdepth-model/1"
+WEIGHTS_SUFFIX = ".safetensors"
+CARD_SUFFIX = ".json"
+PICKLE_SUFFIXES = frozenset({".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".tar"})
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be saved or loaded; the message names the file."""
+
+
+def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
+    """``(weights, card)`` for ``x``, ``x.safetensors`` or ``x.json``."""
+    path = Path(path)
+    base = path.with_suffix("") if path.suffix.lower() in (WEIGHTS_SUFFIX, CARD_SUFFIX) else path
+    return base.with_name(base.name + WEIGHTS_SUFFIX), base.with_name(base.name + CARD_SUFFIX)
+
+
+def base_card(model: nn.Module) -> dict[str, Any]:
+    """The card fields every checkpoint has: format, product version, creation time and
+    the architecture (name + config)."""
+    return {
+        "format": CARD_FORMAT,
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "product_version": __version__,
+        "architecture": {"name": _arch_name(model), "config": dict(model.config)},  # type: ignore[arg-type]
+    }
+
+
+def _arch_name(model: nn.Module) -> str:
+    name = getattr(model, "arch_name", None)
+    if not isinstance(name, str) or name not in MODELS or not hasattr(model, "config"):
+        raise CheckpointError(
+            f"{type(model).__name__}: not a registered model (needs .arch_name in "
+            f"{sorted(MODELS)} and .config)"
+        )
+    return name
+
+
+def save_checkpoint(
+    path: str | Path, model: nn.Module, card: dict[str, Any], *, overwrite: bool = False
+) -> Path:
+    """Write ``path.safetensors`` and its card ``path.json`` atomically; returns the weights
+    path. The card's ``format`` and ``architecture`` are set from the model; ``id``,
+    ``created`` and ``product_version`` are filled in when absent. Refuses existing files
+    unless ``overwrite``."""
+    weights, card_path = checkpoint_paths(path)
+    name = _arch_name(model)
+    if not overwrite:
+        for p in (weights, card_path):
+            if p.exists():
+                raise CheckpointError(f"{p}: exists (pass overwrite=True to replace it)")
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    blob = st_save(state, metadata={"format": CARD_FORMAT, "architecture": name})
+    full = base_card(model)
+    full.update(card)
+    full["format"] = CARD_FORMAT
+    full["architecture"] = {"name": name, "config": dict(model.config)}  # type: ignore[arg-type]
+    full.setdefault("id", f"{name}-{hashlib.sha256(blob).hexdigest()[:12]}")
+    try:
+        text = json.dumps(full, indent=2, sort_keys=False, allow_nan=False) + "\n"
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{card_path}: model card is not JSON-serialisable ({exc})") from None
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with atomic_write(weights, overwrite=overwrite) as tmp:
+            tmp.write_bytes(blob)
+        # the card last: a card on disk implies complete weights beside it
+        with atomic_write(card_path, overwrite=overwrite) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    except FileExistsError as exc:
+        raise CheckpointError(str(exc)) from None
+    return weights
+
+
+_PICKLE_MAGIC = (b"\x80",)  # protocol 2+ starts with PROTO
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def _refuse_unsafe(weights: Path, head: bytes) -> None:
+    if weights.suffix.lower() in PICKLE_SUFFIXES:
+        raise CheckpointError(
+            f"{weights}: refusing a {weights.suffix} file: pickle-based checkpoints can run "
+            "code when loaded; convert it to .safetensors + .json"
+        )
+    if head.startswith(_ZIP_MAGIC):
+        raise CheckpointError(
+            f"{weights}: refusing a zip archive (a torch.save / pickle checkpoint renamed); "
+            "only safetensors weights are loaded"
+        )
+    if head.startswith(_PICKLE_MAGIC):
+        raise CheckpointError(
+            f"{weights}: refusing a pickle (its bytes start like one); only safetensors "
+            "weights are loaded"
+        )
+    if len(head) < 9 or head[8:9] != b"{":
+        raise CheckpointError(f"{weights}: not a safetensors file (bad header)")
+
+
+def read_card(path: str | Path) -> dict[str, Any]:
+    """The model card of a checkpoint (``x``, ``x.safetensors`` or ``x.json``), validated."""
+    _, card_path = checkpoint_paths(path)
+    if not card_path.is_file():
+        raise CheckpointError(
+            f"{card_path}: model card not found (every checkpoint needs its .json)"
+        )
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{card_path}: cannot read the model card ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{card_path}: model card is not valid JSON ({exc})") from None
+    if not isinstance(card, dict):
+        raise CheckpointError(f"{card_path}: model card is not a JSON object")
+    if card.get("format") != CARD_FORMAT:
+        raise CheckpointError(
+            f"{card_path}: unknown model card format {card.get('format')!r} "
+            f"(this version reads {CARD_FORMAT!r})"
+        )
+    arch = card.get("architecture")
+    if not isinstance(arch, dict) or not isinstance(arch.get("config", {}), dict):
+        raise CheckpointError(f"{card_path}: model card has no architecture {{name, config}}")
+    if arch.get("name") not in MODELS:
+        raise CheckpointError(
+            f"{card_path}: unknown architecture {arch.get('name')!r} "
+            f"(known: {', '.join(sorted(MODELS))})"
+        )
+    return card
+
+
+def load_checkpoint(
+    path: str | Path, *, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Build the card's architecture, load the safetensors weights strictly, move to
+    ``device`` and return ``(model in eval mode, card)``. Never unpickles anything."""
+    path = Path(path)
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        _refuse_unsafe(path, b"")
+    weights, card_path = checkpoint_paths(path)
+    if not weights.is_file():
+        raise CheckpointError(f"{weights}: weights file not found")
+    try:
+        blob = weights.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"{weights}: cannot read ({exc})") from None
+    _refuse_unsafe(weights, blob[:16])
+    card = read_card(card_path)
+    arch = card["architecture"]
+    try:
+        model = create_model(arch["name"], **arch.get("config", {}))
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"{card_path}: cannot build {arch['name']!r}: {exc}") from None
+    try:
+        state = st_load(blob)
+    except (SafetensorError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{weights}: corrupt safetensors file ({exc})") from None
+    expected = model.state_dict()
+    problems = []
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing:
+        problems.append(f"missing keys {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+    if unexpected:
+        problems.append(f"unexpected keys {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
+    wrong = [
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
+    if wrong:
+        problems.append("shape mismatch " + "; ".join(wrong[:5]))
+    if problems:
+        raise CheckpointError(
+            f"{weights}: weights do not match the card's architecture {arch['name']} "
+            f"{arch.get('config', {})}: " + "; ".join(problems)
+        )
+    model.load_state_dict(state, strict=True)
+    model.to(device)
+    model.eval()
+    return model, card
