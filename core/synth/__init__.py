@@ -1,0 +1,47 @@
+"""Simulated SEM images of etched holes with their depth maps (the product's teacher).
+
+geometry (hole parameters -> visible depth) -> imaging (secant-law yield, bright rims,
+escape through the opening, blur, detector, noise) -> writers (DACON layout, fields).
+"""
+
+from __future__ import annotations
+
+from core.synth.dacon import BUCKET_RULE, META_NAME, simulator_description, write_dacon
+from core.synth.field import Field, render_field, write_fields
+from core.synth.geometry import (
+    CROP_SHAPE,
+    NM_PER_DU,
+    PIXEL_SIZE_NM,
+    TOP_DU_RANGE,
+    HoleParams,
+    render_hole,
+    sample_hole_params,
+)
+from core.synth.imaging import CASES, ImagingCase, escape_fraction, gaussian_blur, secant_yield
+from core.synth.render import CropBatch, bucket_for, render_crops, structure_name
+
+__all__ = [
+    "BUCKET_RULE",
+    "CASES",
+    "CROP_SHAPE",
+    "META_NAME",
+    "NM_PER_DU",
+    "PIXEL_SIZE_NM",
+    "TOP_DU_RANGE",
+    "CropBatch",
+    "Field",
+    "HoleParams",
+    "ImagingCase",
+    "bucket_for",
+    "escape_fraction",
+    "gaussian_blur",
+    "render_crops",
+    "render_field",
+    "render_hole",
+    "sample_hole_params",
+    "secant_yield",
+    "simulator_description",
+    "structure_name",
+    "write_dacon",
+    "write_fields",
+]

@@ -1,0 +1,118 @@
+"""Render simulated structures: depth map (DU) plus SEM shots per imaging case.
+
+Every random draw comes from a generator seeded by ``SeedSequence(seed,
+spawn_key=(stream, index, ...))``, so structure ``i`` is the same whatever the
+number of structures, the chunking or the number of worker processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.synth import geometry as geo
+from core.synth import imaging as im
+
+CROP_STREAM = 0  # spawn_key prefix of DACON crops
+FIELD_STREAM = 1  # spawn_key prefix of full-field images
+
+
+def rng_for(seed: int, *key: int) -> np.random.Generator:
+    """The generator of one (seed, key) stream: independent of chunking and workers."""
+    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=tuple(key)))
+
+
+def structure_name(seed: int, index: int) -> str:
+    return f"syn{int(seed)}_{int(index):06d}"
+
+
+def bucket_for(hole_depth_du: float, width_du: int = 10) -> str:
+    """Depth bucket: the ``width_du``-wide range of the hole depth (top minus bottom, DU),
+    named by its lower bound, zero-padded to 3 digits ("090" holds 90 <= depth < 100 DU)."""
+    lower = int(np.floor(max(hole_depth_du, 0.0) / width_du)) * width_du
+    return f"{lower:03d}"
+
+
+@dataclass
+class CropBatch:
+    """Rendered crops of structures ``indices`` (arrays stacked along axis 0)."""
+
+    indices: list[int]
+    names: list[str]
+    params: list[geo.HoleParams]
+    top_du: np.ndarray  # (n,) top surface level (DU)
+    depth_du: np.ndarray  # (n, rows, cols) float32 depth map (DU)
+    hole_depth_du: np.ndarray  # (n,) top minus deepest point (DU)
+    buckets: list[str]
+    sem: dict[str, np.ndarray] = field(default_factory=dict)  # case -> (n, 2, rows, cols) uint8
+    clean: dict[str, np.ndarray] = field(default_factory=dict)  # case -> (n, rows, cols) uint8
+
+
+def render_crops(
+    seed: int,
+    indices: list[int],
+    cases: list[str],
+    *,
+    shape: tuple[int, int] = geo.CROP_SHAPE,
+    pixel_size_nm: float = geo.PIXEL_SIZE_NM,
+) -> CropBatch:
+    """Render structures ``indices`` of ``seed`` under each case in ``cases`` (2 shots each)."""
+    n = len(indices)
+    depth_nm = np.empty((n, *shape), np.float32)
+    edge_nm = np.empty_like(depth_nm)
+    open_nm = np.empty_like(depth_nm)
+    surface = np.empty_like(depth_nm)
+    params: list[geo.HoleParams] = []
+    top = np.empty(n)
+    for k, i in enumerate(indices):
+        rng = rng_for(seed, CROP_STREAM, i, 0)
+        p = geo.sample_hole_params(rng, shape, pixel_size_nm=pixel_size_nm)
+        u = rng.random(3)
+        top[k] = geo.TOP_DU_RANGE[0] + (geo.TOP_DU_RANGE[1] - geo.TOP_DU_RANGE[0]) * u[0]
+        surface[k] = geo.surface_roughness(
+            rng, shape, amplitude_nm=0.1 + 0.3 * u[1], corr_px=1.5 + 2.0 * u[2]
+        )
+        r = geo.render_hole(p, shape, pixel_size_nm=pixel_size_nm)
+        depth_nm[k], edge_nm[k], open_nm[k] = r.depth_nm, r.edge_nm, r.open_nm
+        params.append(p)
+    depth_du = (top[:, None, None] + (surface - depth_nm) / geo.NM_PER_DU).astype(np.float32)
+    hole_depth = top - depth_du.reshape(n, -1).min(axis=1)
+    batch = CropBatch(
+        indices=list(indices),
+        names=[structure_name(seed, i) for i in indices],
+        params=params,
+        top_du=top,
+        depth_du=depth_du,
+        hole_depth_du=hole_depth,
+        buckets=[bucket_for(float(h)) for h in hole_depth],
+    )
+    height = surface - depth_nm
+    for case_name in cases:
+        case = im.CASES[case_name]
+        c = list(im.CASES).index(case_name) + 1  # stable key: Case_k -> k
+        draws = [
+            im.draw_structure_imaging(rng_for(seed, CROP_STREAM, i, c, 0), case) for i in indices
+        ]
+        signal = im.se_signal(
+            height,
+            depth_nm,
+            edge_nm,
+            open_nm,
+            pixel_size_nm=pixel_size_nm,
+            edge_gain=case.edge_gain,
+            edge_length_nm=case.edge_length_nm,
+            background=case.background,
+            detector_tilt=case.detector_tilt,
+            detector_angle_deg=case.detector_angle_deg,
+        )
+        mean, clean_dn = im.expected_signal(signal, draws, case.scan_lag)
+        shots = np.empty((n, 2, *shape), np.uint8)
+        for k, i in enumerate(indices):
+            for s in range(2):
+                shots[k, s] = im.noisy_shot(
+                    mean[k], draws[k], case, rng_for(seed, CROP_STREAM, i, c, 1 + s)
+                )
+        batch.sem[case_name] = shots
+        batch.clean[case_name] = im.to_uint8(clean_dn)
+    return batch
