@@ -22,10 +22,12 @@ def default_model_path() -> Path:
 
 
 def sample_images() -> list[Path]:
-    """The bundled sample SEM images, sorted by name."""
+    """The bundled sample SEM images, sorted by name (their ``*_depth.*`` truths left out)."""
     folder = resources_dir() / "samples"
     exts = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp"}
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in exts)
+    return sorted(
+        p for p in folder.iterdir() if p.suffix.lower() in exts and not p.stem.endswith("_depth")
+    )
 
 
 def icon_path(name: str = "semdepth.png") -> Path:

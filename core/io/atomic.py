@@ -63,13 +63,18 @@ def _fsync(path: Path) -> None:
 
 
 @contextmanager
-def atomic_write(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
+def atomic_write(
+    path: str | os.PathLike[str], *, overwrite: bool = False, durable: bool = True
+) -> Iterator[Path]:
     """Yield a temporary path in ``path``'s folder; on success it replaces ``path``.
 
     Refuses an existing ``path`` unless ``overwrite`` (:class:`OutputExistsError`,
     checked before writing and again, atomically, when committing). Missing parent
     folders are created. On any error (including KeyboardInterrupt) the temporary
     file is removed and the error propagates; an existing file stays intact.
+    ``durable=False`` skips the flush to disk before the rename (still atomic for
+    readers, not crash-proof): for bulk outputs such as simulated data sets, whose
+    completion marker is written last with ``durable=True``.
     """
     target = Path(path)
     if target.is_dir():
@@ -80,7 +85,8 @@ def atomic_write(path: str | os.PathLike[str], *, overwrite: bool = False) -> It
     tmp = _new_temp(target.parent, target.name)
     try:
         yield tmp
-        _fsync(tmp)
+        if durable:
+            _fsync(tmp)
         if overwrite:
             os.replace(tmp, target)
         else:

@@ -48,3 +48,13 @@ def test_cli_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_cli_without_command_is_bad_arguments() -> None:
     assert main([]) == 2
+
+
+def test_sample_images_skip_ground_truth() -> None:
+    from core.resources import resources_dir, sample_images
+
+    samples = sample_images()
+    assert samples, "resources/samples holds no sample images"
+    assert all(not p.stem.endswith("_depth") for p in samples)
+    truths = list((resources_dir() / "samples").glob("*_depth.*"))
+    assert truths and not set(truths) & set(samples)

@@ -325,3 +325,14 @@ def test_output_exists_error_forms(tmp_path):
     assert message.path == tmp_path and str(message).endswith("use --overwrite")
     back = pickle.loads(pickle.dumps(custom))
     assert str(back) == str(custom) and isinstance(back, FileExistsError)
+
+
+def test_atomic_write_not_durable_still_atomic(tmp_path) -> None:
+    from core.io.atomic import atomic_write
+
+    target = tmp_path / "bulk.bin"
+    with atomic_write(target, durable=False) as tmp:
+        tmp.write_bytes(b"abc")
+        assert not target.exists()
+    assert target.read_bytes() == b"abc"
+    assert [p.name for p in tmp_path.iterdir()] == ["bulk.bin"]
