@@ -125,7 +125,11 @@ class UNet(nn.Module):
         y = skips.pop()
         for up, dec in zip(self.up, self.dec, strict=True):
             y = dec(torch.cat([skips.pop(), up(y)], dim=1))
-        y = self.head(y)[..., top : top + h, left : left + w]
+        y = y[..., top : top + h, left : left + w]
+        # The head runs in float32 even under bf16 autocast: bf16 holds only 8 significant
+        # bits, so a bf16 output would round depth to 1 DU steps between 128 and 255 DU.
+        with torch.autocast(device_type=y.device.type, enabled=False):
+            y = self.head(y.float())
         lo, hi = self.out_range
         if self.head_kind == "sigmoid":
             return lo + (hi - lo) * torch.sigmoid(y)

@@ -134,3 +134,19 @@ def test_registry_and_config() -> None:
         create_model("resnet")
     with pytest.raises(ValueError, match=r"bad configuration for model 'unet'"):
         create_model("unet", depth=3)
+
+
+def test_unet_output_stays_float32_under_bf16_autocast() -> None:
+    """A bf16 head would round depth to 1 DU steps near 128-255 DU (8 significant bits)."""
+    from core.models import create_model
+
+    torch.manual_seed(0)
+    net = create_model("unet", levels=2, base_width=4).eval()
+    x = torch.rand(1, 1, 24, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = net(x)
+    assert y.dtype == torch.float32
+    # values are not confined to the bf16 grid (steps of 1 DU between 128 and 256)
+    upper = y[y >= 128]
+    if upper.numel():
+        assert torch.any(upper != upper.round())
