@@ -16,18 +16,30 @@ from collections.abc import Sequence
 
 from core import __version__
 
-# name -> (module holding add_arguments/run, one-line help). Modules are imported
-# lazily so ``semdepth --help`` stays fast, but named literally for PyInstaller.
-SUBCOMMANDS: dict[str, tuple[str, str]] = {
+# name -> (module, one-line help[, prefix]). The module holds ``add_arguments``/``run``,
+# or ``add_<prefix>_arguments``/``run_<prefix>`` when a prefix is given (one module can
+# serve two sub-commands). Named literally for PyInstaller.
+SUBCOMMANDS: dict[str, tuple[str, ...]] = {
     "synth": ("core.synth.cli", "simulate SEM images and depth maps (DACON layout or fields)"),
     "train": ("core.train_cli", "train a depth model from a preset or TOML config"),
     "evaluate": ("core.evaluate", "evaluate a model on a labelled data set"),
     "predict": ("core.predict_cli", "predict depth maps for SEM files and folders"),
     "info": ("core.io.cli", "read SEM files and print their size, pixel size and metadata"),
+    "denoise-train": (
+        "core.denoise_cli",
+        "train a Noise2Self denoiser on noisy SEM images (no labels needed)",
+        "train",
+    ),
+    "denoise": (
+        "core.denoise_cli",
+        "denoise SEM files and folders with a Noise2Self model",
+        "denoise",
+    ),
 }
 
 # Literal imports for PyInstaller's analysis (never executed).
 if False:  # pragma: no cover
+    import core.denoise_cli
     import core.evaluate
     import core.io.cli
     import core.predict_cli
@@ -42,15 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"semdepth {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module_name, help_text) in SUBCOMMANDS.items():
+    for name, (module_name, help_text, *prefix) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.set_defaults(_module=module_name)
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:  # a capability not built yet
-            p.set_defaults(_missing=True)
-            continue
-        module.add_arguments(p)
+        infix = f"{prefix[0]}_" if prefix else ""
+        p.set_defaults(_module=module_name, _run=f"run_{prefix[0]}" if prefix else "run")
+        module = importlib.import_module(module_name)
+        getattr(module, f"add_{infix}arguments")(p)
     return parser
 
 
@@ -64,12 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
-    if getattr(args, "_missing", False):
-        print(f"semdepth: '{args.command}' is not available in this build", file=sys.stderr)
-        return 2
     module = importlib.import_module(args._module)
     try:
-        return int(module.run(args))
+        return int(getattr(module, args._run)(args))
     except KeyboardInterrupt:
         print("semdepth: interrupted", file=sys.stderr)
         return 130

@@ -27,6 +27,12 @@ from core.train import (
     load_config_toml,
     train,
 )
+from core.transfer import (
+    TransferError,
+    add_transfer_arguments,
+    check_transfer_arguments,
+    run_transfer_stage,
+)
 
 # flag dest -> TrainConfig field
 _FLAGS = {
@@ -101,6 +107,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--overwrite", action="store_true", default=None, help="replace a finished run in --out"
     )
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_transfer_arguments(parser)  # --unlabeled / --average-depth (core.transfer)
 
 
 def _parse_value(text: str) -> Any:
@@ -178,7 +185,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     try:
         config = build_config(args)
-    except TrainError as exc:
+        check_transfer_arguments(args)
+    except (TrainError, TransferError) as exc:
         print(f"semdepth train: {exc}", file=sys.stderr)
         return 2
     callbacks = [] if args.no_progress else [TqdmCallback()]
@@ -197,4 +205,13 @@ def run(args: argparse.Namespace) -> int:
         f"{result.stopped} after {result.epochs_completed} epoch(s), {result.seconds:.1f} s; "
         f"run folder {result.run_dir}"
     )
+    if args.unlabeled is not None:
+        from core.models import CheckpointError
+
+        try:
+            path = run_transfer_stage(args, config, result)
+        except (TransferError, DatasetError, CheckpointError) as exc:
+            print(f"semdepth train: transfer stage: {exc}", file=sys.stderr)
+            return 2
+        print(f"fine-tuned on {args.unlabeled}: {path}")
     return 0

@@ -27,7 +27,7 @@ from core.models.registry import MODELS, create_model
 CARD_FORMAT = "semdepth-model/1"
 WEIGHTS_SUFFIX = ".safetensors"
 CARD_SUFFIX = ".json"
-PICKLE_SUFFIXES = frozenset({".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".tar"})
+PICKLE_SUFFIXES = frozenset({".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".tar", ".joblib"})
 
 
 class CheckpointError(ValueError):
@@ -113,7 +113,10 @@ def _refuse_unsafe(weights: Path, head: bytes) -> None:
             f"{weights}: refusing a zip archive (a torch.save / pickle checkpoint renamed); "
             "only safetensors weights are loaded"
         )
-    if head.startswith(_PICKLE_MAGIC):
+    # A safetensors file starts with its header length (u64, little-endian) then "{": its
+    # first byte may be 0x80 by chance, so it is a pickle only when the "{" is absent.
+    is_safetensors = len(head) >= 9 and head[8:9] == b"{"
+    if not is_safetensors and head.startswith(_PICKLE_MAGIC):
         raise CheckpointError(
             f"{weights}: refusing a pickle (its bytes start like one); only safetensors "
             "weights are loaded"

@@ -165,3 +165,25 @@ def test_missing_corrupt_and_unexpected_weights(tmp_path: Path) -> None:
     save_file(state, str(w))
     with pytest.raises(CheckpointError, match=r"unexpected keys \['extra.weight'\]"):
         load_checkpoint(w)
+
+
+def test_safetensors_header_length_starting_0x80_is_not_a_pickle(tmp_path: Path) -> None:
+    """A header length whose low byte is 0x80 (1 file in 256) is still a valid safetensors."""
+    import struct
+
+    from safetensors.torch import load, save
+
+    net = _trained_unet()
+    path = save_checkpoint(tmp_path / "m.safetensors", net, {})
+    state = load(path.read_bytes())
+    # pad the header with metadata until its length's low byte is 0x80
+    for pad in range(0, 600):
+        blob = save(state, metadata={"pad": "x" * pad})
+        if blob[0] == 0x80:
+            break
+    assert blob[0] == 0x80 and struct.unpack("<Q", blob[:8])[0] % 256 == 0x80
+    path.write_bytes(blob)
+    model, _ = load_checkpoint(path)
+    x = torch.rand(1, 1, 16, 8)
+    net.eval()
+    assert torch.equal(model(x), net(x))

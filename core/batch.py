@@ -1,0 +1,702 @@
+"""The one batch loop for the CLI (``semdepth predict``) and the GUI's batch worker.
+
+``run_batch(inputs, predictor, out_dir)`` expands files, folders (recursively) and globs,
+predicts each image, finds its ground truth when there is one, writes the outputs
+atomically and a ``summary.csv``; a bad file becomes a failed row, never an exception.
+
+Output names (in ``out_dir``, flat): each input's path relative to the deepest folder
+common to all inputs, sub-folders joined with ``__`` and the suffix dropped, e.g.
+``a/x.png`` and ``b/x.png`` -> ``a__x`` and ``b__x``; a remaining clash (``x.png`` and
+``x.tif`` side by side) appends the extension (``x_tif``), then a counter. Per input:
+
+- ``<stem>_depth.tif``: float32 depth (DU), ImageJ-calibrated, JSON description;
+  ``<stem>_uncertainty.tif`` beside it (format ``tiff``)
+- ``<stem>_depth.csv`` (format ``csv``), ``<stem>_depth.png`` colour-mapped with a colour
+  bar (format ``png``), ``<stem>_depth8.png`` DACON 8-bit (format ``dacon``)
+- ``<stem>_holes.csv``: the per-hole table (field mode only)
+
+``summary.csv`` (or ``summary_2.csv``... when one exists and ``overwrite`` is off) lists
+every processed input; it is rewritten atomically every few seconds and at the end, also on
+cancel. Existing outputs are never replaced unless ``overwrite=True``: the input fails with
+a message naming the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.inference import PredictionResult, Predictor
+from core.progress import Cancelled, CancelToken, ProgressCallback, report
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
+FORMATS = ("tiff", "csv", "png", "dacon")
+# Folder expansion skips ground-truth folders and noise-free renderings ...
+SKIP_DIRS = {"depth", "sem_clean"}
+# ... and files named like ground truth or like this module's own outputs.
+SKIP_STEM_SUFFIXES = ("_depth", "_depth8", "_uncertainty")
+SUMMARY_COLUMNS = (
+    "file",
+    "status",
+    "error",
+    "rows",
+    "cols",
+    "pixel_size_nm",
+    "mode",
+    "fast_path",
+    "n_holes",
+    "mean_depth_du",
+    "min_depth_du",
+    "max_depth_du",
+    "mean_uncertainty_du",
+    "rmse_du",
+    "ground_truth",
+    "seconds",
+    "outputs",
+    "notes",
+)
+HOLE_COLUMNS = (
+    "id",
+    "row_px",
+    "col_px",
+    "diameter_px",
+    "diameter_nm",
+    "bottom_depth_du",
+    "mean_depth_du",
+    "uncertainty_du",
+)
+
+
+@dataclass
+class BatchItem:
+    """One input's outcome. ``status``: ``done``, ``failed`` or ``cancelled``."""
+
+    index: int
+    source: Path
+    status: str
+    error: str | None
+    result: PredictionResult | None
+    ground_truth: np.ndarray | None
+    rmse: float | None
+    outputs: dict[str, Path]
+    seconds: float
+    ground_truth_path: Path | None = None
+    notes: list[str] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BatchSummary:
+    items: list[BatchItem]
+    n_done: int
+    n_failed: int
+    cancelled: bool
+    summary_csv: Path | None
+
+
+# --------------------------------------------------------------------------- inputs
+def _is_image(p: Path) -> bool:
+    return p.suffix.lower() in IMAGE_SUFFIXES
+
+
+def _skipped_in_folder(p: Path) -> bool:
+    stem = p.stem.lower()
+    return any(stem.endswith(s) for s in SKIP_STEM_SUFFIXES)
+
+
+def _walk_folder(folder: Path, exclude: Sequence[Path]) -> Iterator[Path]:
+    """Image files under ``folder``, sorted, depth-first; skips ``Depth/``-like folders,
+    ground-truth/output-like files and anything under ``exclude``."""
+    for dirpath, dirnames, filenames in os.walk(folder):
+        here = Path(dirpath)
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if d.lower() not in SKIP_DIRS and not _is_excluded(here / d, exclude)
+        )
+        for name in sorted(filenames):
+            p = here / name
+            if _is_image(p) and not _skipped_in_folder(p):
+                yield p
+
+
+def _is_excluded(p: Path, exclude: Sequence[Path]) -> bool:
+    try:
+        rp = p.resolve()
+    except OSError:
+        return False
+    return any(rp == e or e in rp.parents for e in exclude)
+
+
+def iter_inputs(
+    inputs: Iterable[str | Path], *, exclude: Sequence[str | Path] = ()
+) -> Iterator[Path]:
+    """Lazily expand ``inputs`` (see :func:`expand_inputs`), without de-duplication."""
+    excl = [Path(e).resolve() for e in exclude]
+    for raw in inputs:
+        p = Path(raw)
+        if p.is_dir():
+            yield from _walk_folder(p, excl)
+        elif p.exists() or not glob.has_magic(str(raw)):
+            yield p  # an explicit file is kept as given: unreadable ones fail per file
+        else:
+            for m in sorted(glob.glob(str(raw), recursive=True)):
+                mp = Path(m)
+                if mp.is_dir():
+                    yield from _walk_folder(mp, excl)
+                elif _is_image(mp) and not _is_excluded(mp, excl):
+                    yield mp
+
+
+def expand_inputs(
+    inputs: Sequence[str | Path], *, exclude: Sequence[str | Path] = ()
+) -> list[Path]:
+    """Files as given, folders recursively (image types only, sorted), globs (``*``, ``?``,
+    ``[..]``, ``**``; image types only); duplicates removed, order kept.
+
+    Folder expansion skips ``Depth``/``depth``/``SEM_clean`` folders and files whose stem
+    ends in ``_depth``, ``_depth8`` or ``_uncertainty`` (ground truth and our own
+    outputs), and anything under ``exclude`` (e.g. the output folder). A path that does
+    not exist and matches no glob is kept, so the batch reports it as a failed input.
+    """
+    seen: set[str] = set()
+    out: list[Path] = []
+    for p in iter_inputs(inputs, exclude=exclude):
+        key = os.path.normcase(os.path.abspath(p))
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out
+
+
+# --------------------------------------------------------------------------- ground truth
+_SHOT_SUFFIX = "_itr"
+
+
+def _base_stems(stem: str) -> list[str]:
+    """``x_itr0`` -> ``[x_itr0, x]``; ``x`` -> ``[x]``."""
+    stems = [stem]
+    i = stem.rfind(_SHOT_SUFFIX)
+    if i > 0 and stem[i + len(_SHOT_SUFFIX) :].isdigit():
+        stems.append(stem[:i])
+    return stems
+
+
+def _gt_exts(sem_path: Path) -> list[str]:
+    exts = [sem_path.suffix] if sem_path.suffix else []
+    for e in (".png", ".tif", ".tiff"):
+        if e not in exts:
+            exts.append(e)
+    return exts
+
+
+def _first_file(candidates: Iterable[Path], sem_path: Path) -> Path | None:
+    try:
+        own = sem_path.resolve()
+    except OSError:
+        own = sem_path
+    for c in candidates:
+        if c.is_file():
+            try:
+                if c.resolve() == own:
+                    continue
+            except OSError:
+                continue
+            return c
+    return None
+
+
+@lru_cache(maxsize=8)
+def _gt_index(folder: str) -> dict[str, list[Path]]:
+    """Image files under ``folder`` by lower-case stem (built once per folder per batch)."""
+    index: dict[str, list[Path]] = {}
+    for dirpath, _dirs, files in os.walk(folder):
+        for name in files:
+            p = Path(dirpath) / name
+            if _is_image(p):
+                index.setdefault(p.stem.lower(), []).append(p)
+    return index
+
+
+def _suffix_match(a: Path, b: Path) -> int:
+    """How many trailing parent-folder names ``a`` and ``b`` share."""
+    n = 0
+    for x, y in zip(reversed(a.parent.parts), reversed(b.parent.parts), strict=False):
+        if x.lower() != y.lower():
+            break
+        n += 1
+    return n
+
+
+def find_ground_truth(sem_path: str | Path, gt_dir: str | Path | None = None) -> Path | None:
+    """The depth map belonging to ``sem_path``, or None. Shot suffixes (``_itr0``) are
+    dropped from the stem. Rules, first hit wins:
+
+    1. ``gt_dir`` given: a file under it with the same stem; when several, the one whose
+       folders match the SEM file's relative path best (``gt_dir/Case_1/80/x.png`` for
+       ``SEM/Case_1/80/x_itr0.png``). With ``gt_dir`` the other rules are not used.
+    2. DACON layout: the last ``SEM`` folder in the path replaced by ``Depth``
+       (``.../SEM/Case_1/80/x_itr0.png`` -> ``.../Depth/Case_1/80/x.png``).
+    3. A ``Depth/`` or ``depth/`` folder beside the file, or beside its folder.
+    4. ``<stem>_depth.<ext>`` beside the file.
+    Extensions tried: the SEM file's own, then ``.png``, ``.tif``, ``.tiff``.
+    """
+    sem_path = Path(sem_path)
+    stems = _base_stems(sem_path.stem)
+    exts = _gt_exts(sem_path)
+    if gt_dir is not None:
+        gt = Path(gt_dir)
+        if not gt.is_dir():
+            return None
+        index = _gt_index(str(gt.resolve()))
+        for s in stems:
+            found = [p for p in index.get(s.lower(), []) if p.resolve() != sem_path.resolve()]
+            if found:
+                return max(found, key=lambda p: _suffix_match(p, sem_path))
+        return None
+    parts = sem_path.parts
+    sem_idx = [i for i, part in enumerate(parts[:-1]) if part.lower() == "sem"]
+    if sem_idx:
+        i = sem_idx[-1]
+        for depth_name in ("Depth", "depth"):
+            base = Path(*parts[:i], depth_name, *parts[i + 1 : -1])
+            hit = _first_file((base / f"{s}{e}" for s in reversed(stems) for e in exts), sem_path)
+            if hit:
+                return hit
+    folders = [sem_path.parent / n for n in ("Depth", "depth")]
+    folders += [sem_path.parent.parent / n for n in ("Depth", "depth")]
+    hit = _first_file(
+        (f / f"{s}{e}" for f in folders for s in reversed(stems) for e in exts), sem_path
+    )
+    if hit:
+        return hit
+    return _first_file(
+        (sem_path.parent / f"{s}_depth{e}" for s in reversed(stems) for e in exts), sem_path
+    )
+
+
+# --------------------------------------------------------------------------- naming
+class StemNamer:
+    """Collision-free output stems from paths relative to a common root (module docstring)."""
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        self.root: Path | None = None
+        if paths:
+            try:
+                self.root = Path(os.path.commonpath([str(p.absolute().parent) for p in paths]))
+            except ValueError:  # different drives
+                self.root = None
+        self._used: set[str] = set()
+
+    def __call__(self, path: Path) -> str:
+        rel: Path
+        try:
+            rel = path.absolute().relative_to(self.root) if self.root else Path(path.name)
+        except ValueError:
+            rel = Path(path.name)
+        pieces = [*rel.parent.parts, rel.stem]
+        stem = "__".join(_safe(p) for p in pieces if p not in ("", ".")) or "image"
+        candidate = stem
+        if candidate.lower() in self._used and path.suffix:
+            candidate = f"{stem}_{_safe(path.suffix.lstrip('.').lower())}"
+        k = 2
+        base = candidate
+        while candidate.lower() in self._used:
+            candidate = f"{base}_{k}"
+            k += 1
+        self._used.add(candidate.lower())
+        return candidate
+
+
+def _safe(piece: str) -> str:
+    bad = '<>:"/\\|?*'
+    return "".join("_" if (c in bad or ord(c) < 32) else c for c in piece)
+
+
+# --------------------------------------------------------------------------- outputs
+def check_formats(formats: Iterable[str]) -> tuple[str, ...]:
+    """Lower-cased, de-duplicated formats; ``ValueError`` naming unknown ones."""
+    out: list[str] = []
+    for f in formats:
+        key = f.strip().lower()
+        if key in ("tif",):
+            key = "tiff"
+        if key not in FORMATS:
+            raise ValueError(f"unknown output format {f!r}; choose from {', '.join(FORMATS)}")
+        if key not in out:
+            out.append(key)
+    return tuple(out)
+
+
+def planned_outputs(
+    out_dir: Path, stem: str, formats: Sequence[str], *, holes: bool
+) -> dict[str, Path]:
+    """Where :func:`write_outputs` puts each file (kind -> path)."""
+    plan: dict[str, Path] = {}
+    if "tiff" in formats:
+        plan["depth_tiff"] = out_dir / f"{stem}_depth.tif"
+        plan["uncertainty_tiff"] = out_dir / f"{stem}_uncertainty.tif"
+    if "csv" in formats:
+        plan["depth_csv"] = out_dir / f"{stem}_depth.csv"
+    if "png" in formats:
+        plan["depth_png"] = out_dir / f"{stem}_depth.png"
+    if "dacon" in formats:
+        plan["depth8_png"] = out_dir / f"{stem}_depth8.png"
+    if holes:
+        plan["holes_csv"] = out_dir / f"{stem}_holes.csv"
+    return plan
+
+
+def _refuse_existing(paths: Iterable[Path]) -> None:
+    from core.io.atomic import OutputExistsError
+
+    for p in paths:
+        if p.exists():
+            raise OutputExistsError(p)
+
+
+def write_outputs(
+    item_or_result: BatchItem | PredictionResult,
+    out_dir: str | Path,
+    *,
+    formats: Sequence[str] = ("tiff", "csv", "png"),
+    stem: str,
+    overwrite: bool = False,
+) -> dict[str, Path]:
+    """Write one result's files (see the module docstring); returns kind -> final path.
+
+    All files are written atomically. Without ``overwrite``, if any target exists nothing
+    is written and ``OutputExistsError`` names the file.
+    """
+    from core import __version__
+    from core.io import write_colormap_png, write_depth_csv, write_depth_png, write_depth_tiff
+
+    result = item_or_result.result if isinstance(item_or_result, BatchItem) else item_or_result
+    if result is None:
+        raise ValueError("write_outputs: the batch item holds no result (failed or dropped)")
+    fmts = check_formats(formats)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    plan = planned_outputs(out, stem, fmts, holes=result.holes is not None)
+    if not overwrite:
+        _refuse_existing(plan.values())
+    desc = result.description()
+    desc["product_version"] = __version__
+    px = result.sem.pixel_size_nm
+    written: dict[str, Path] = {}
+    for kind, path in plan.items():
+        if kind == "depth_tiff":
+            written[kind] = write_depth_tiff(
+                path,
+                result.depth,
+                pixel_size_nm=px,
+                value_unit="DU",
+                description=desc,
+                overwrite=overwrite,
+            )
+        elif kind == "uncertainty_tiff":
+            udesc = dict(desc, quantity="uncertainty (std over TTA flips and shots)")
+            written[kind] = write_depth_tiff(
+                path,
+                result.uncertainty,
+                pixel_size_nm=px,
+                value_unit="DU",
+                description=udesc,
+                overwrite=overwrite,
+            )
+        elif kind == "depth_csv":
+            header = {
+                k: desc[k]
+                for k in (
+                    "model_id",
+                    "fast_path",
+                    "mode",
+                    "source",
+                    "pixel_size_nm",
+                    "value_unit",
+                    "convention",
+                )
+            }
+            written[kind] = write_depth_csv(
+                path, result.depth, header=header, pixel_size_nm=px, overwrite=overwrite
+            )
+        elif kind == "depth_png":
+            written[kind] = write_colormap_png(
+                path, result.depth, cmap="viridis", label="depth (DU)", overwrite=overwrite
+            )
+        elif kind == "depth8_png":
+            written[kind] = write_depth_png(path, result.depth, overwrite=overwrite)
+        elif kind == "holes_csv":
+            written[kind] = write_holes_csv(path, result, overwrite=overwrite)
+    return written
+
+
+def write_holes_csv(path: str | Path, result: PredictionResult, *, overwrite: bool = False) -> Path:
+    """The per-hole table as CSV (units in the column names), atomically."""
+    from core.io.atomic import atomic_write
+
+    path = Path(path)
+    with (
+        atomic_write(path, overwrite=overwrite) as tmp,
+        open(tmp, "w", newline="", encoding="utf-8") as fh,
+    ):
+        w = csv.DictWriter(fh, fieldnames=list(HOLE_COLUMNS))
+        w.writeheader()
+        for h in result.holes or []:
+            w.writerow(h.as_row())
+    return path
+
+
+# --------------------------------------------------------------------------- summary
+def _fmt(v: Any, digits: int = 4) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return "" if math.isnan(v) else f"{v:.{digits}f}"
+    return str(v)
+
+
+def summary_row(item: BatchItem) -> list[str]:
+    s = item.stats
+    return [
+        str(item.source),
+        item.status,
+        item.error or "",
+        _fmt(s.get("rows")),
+        _fmt(s.get("cols")),
+        _fmt(s.get("pixel_size_nm"), 6),
+        _fmt(s.get("mode")),
+        _fmt(s.get("fast_path")),
+        _fmt(s.get("n_holes")),
+        _fmt(s.get("mean_depth")),
+        _fmt(s.get("min_depth")),
+        _fmt(s.get("max_depth")),
+        _fmt(s.get("mean_uncertainty")),
+        _fmt(item.rmse),
+        str(item.ground_truth_path) if item.ground_truth_path else "",
+        f"{item.seconds:.3f}",
+        ";".join(p.name for p in item.outputs.values()),
+        " | ".join(item.notes),
+    ]
+
+
+class SummaryWriter:
+    """Keeps the summary rows (strings only) and rewrites the CSV atomically now and then."""
+
+    def __init__(self, out_dir: Path, *, overwrite: bool, interval_s: float = 5.0) -> None:
+        from core.io.atomic import OutputExistsError
+
+        self.rows: list[list[str]] = []
+        self.interval_s = interval_s
+        self._last = 0.0
+        name = out_dir / "summary.csv"
+        k = 2
+        while True:
+            try:
+                self.path = self._write(name, overwrite=overwrite)
+                break
+            except OutputExistsError:
+                name = out_dir / f"summary_{k}.csv"
+                k += 1
+
+    def _write(self, path: Path, *, overwrite: bool) -> Path:
+        from core.io.atomic import atomic_write
+
+        with (
+            atomic_write(path, overwrite=overwrite) as tmp,
+            open(tmp, "w", newline="", encoding="utf-8") as fh,
+        ):
+            w = csv.writer(fh)
+            w.writerow(SUMMARY_COLUMNS)
+            w.writerows(self.rows)
+        self._last = time.monotonic()
+        return path
+
+    def add(self, item: BatchItem) -> None:
+        self.rows.append(summary_row(item))
+        if time.monotonic() - self._last >= self.interval_s:
+            self.flush()
+
+    def flush(self) -> None:
+        self._write(self.path, overwrite=True)
+
+
+def read_summary(path: str | Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+# --------------------------------------------------------------------------- the loop
+def _stats(result: PredictionResult) -> dict[str, Any]:
+    d = result.depth
+    return {
+        "rows": int(d.shape[0]),
+        "cols": int(d.shape[1]),
+        "pixel_size_nm": result.sem.pixel_size_nm,
+        "mode": result.mode,
+        "fast_path": result.fast_path,
+        "n_holes": None if result.holes is None else len(result.holes),
+        "mean_depth": float(np.mean(d)),
+        "min_depth": float(np.min(d)),
+        "max_depth": float(np.max(d)),
+        "mean_uncertainty": float(np.mean(result.uncertainty)),
+    }
+
+
+def _process(
+    index: int,
+    path: Path,
+    predictor: Predictor,
+    out_dir: Path | None,
+    stem: str,
+    *,
+    formats: tuple[str, ...],
+    gt_dir: str | Path | None,
+    mode: str,
+    tta: bool,
+    overwrite: bool,
+    cancel: CancelToken | None,
+) -> BatchItem:
+    from core.io import SemReadError, read_depth
+
+    t0 = time.perf_counter()
+    item = BatchItem(index, path, "failed", None, None, None, None, {}, 0.0)
+    try:
+        if out_dir is not None and not overwrite:
+            _refuse_existing(planned_outputs(out_dir, stem, formats, holes=False).values())
+        result = predictor.predict(path, mode=mode, tta=tta, cancel=cancel)
+        item.result = result
+        item.stats = _stats(result)
+        item.notes.extend(result.notes)
+        gt_path = find_ground_truth(path, gt_dir)
+        if gt_path is not None:
+            item.ground_truth_path = gt_path
+            try:
+                gt = read_depth(gt_path)
+            except SemReadError as exc:
+                item.notes.append(f"ground truth unreadable: {exc}")
+            else:
+                if gt.shape == result.depth.shape:
+                    item.ground_truth = gt
+                    diff = result.depth.astype(np.float64) - gt.astype(np.float64)
+                    item.rmse = float(np.sqrt(np.mean(diff * diff)))
+                else:
+                    item.notes.append(
+                        f"ground truth {gt_path} has shape {gt.shape}, "
+                        f"prediction {result.depth.shape}: no RMSE"
+                    )
+        if out_dir is not None:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            item.outputs = write_outputs(
+                result, out_dir, formats=formats, stem=stem, overwrite=overwrite
+            )
+        item.status = "done"
+    except Cancelled:
+        item.status, item.error = "cancelled", "cancelled before this file was finished"
+        item.result = None
+    except (SemReadError, FileExistsError, ValueError, OSError) as exc:
+        item.error = str(exc)
+    except Exception as exc:  # a bad file must never stop the batch
+        log.exception("unexpected error on %s", path)
+        item.error = f"{type(exc).__name__}: {exc}"
+    item.seconds = time.perf_counter() - t0
+    return item
+
+
+def run_batch(
+    inputs: Sequence[str | Path],
+    predictor: Predictor,
+    out_dir: Path | str | None,
+    *,
+    formats: Sequence[str] = ("tiff", "csv", "png"),
+    gt_dir: str | Path | None = None,
+    mode: str = "auto",
+    overwrite: bool = False,
+    keep_results: bool = False,
+    tta: bool = True,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    on_item: Callable[[BatchItem], None] | None = None,
+) -> BatchSummary:
+    """Predict every input and write its outputs; never raises for a bad input.
+
+    ``out_dir=None``: compute only (the GUI's interactive open), write nothing.
+    ``keep_results=False`` drops each item's arrays after ``on_item`` so memory stays flat
+    over large batches. ``progress`` gets one report per input; ``cancel`` stops after the
+    current input (or inside it: that input is then ``cancelled`` and writes nothing).
+    Raises only for bad arguments (unknown format or mode).
+    """
+    from core.inference.predictor import MODES
+
+    fmts = check_formats(formats)
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    paths = expand_inputs(inputs, exclude=[out] if out is not None else [])
+    _gt_index.cache_clear()
+    namer = StemNamer(paths)
+    writer = SummaryWriter(out, overwrite=overwrite) if out is not None else None
+    summary = BatchSummary([], 0, 0, False, writer.path if writer else None)
+    total = len(paths)
+    report(progress, 0, total, "")
+    try:
+        for index, path in enumerate(paths):
+            if cancel is not None and cancel.cancelled:
+                summary.cancelled = True
+                break
+            item = _process(
+                index,
+                path,
+                predictor,
+                out,
+                namer(path),
+                formats=fmts,
+                gt_dir=gt_dir,
+                mode=mode,
+                tta=tta,
+                overwrite=overwrite,
+                cancel=cancel,
+            )
+            if item.status == "done":
+                summary.n_done += 1
+            elif item.status == "failed":
+                summary.n_failed += 1
+            if on_item is not None:
+                on_item(item)
+            if not keep_results:
+                item.result = None
+                item.ground_truth = None
+            summary.items.append(item)
+            if writer is not None:
+                writer.add(item)
+            report(progress, index + 1, total, path.name)
+            if item.status == "cancelled":
+                summary.cancelled = True
+                break
+    finally:
+        if writer is not None:
+            writer.flush()
+    return summary
+
+
+def summary_counts(items: Sequence[BatchItem]) -> Mapping[str, int]:
+    counts: dict[str, int] = {}
+    for it in items:
+        counts[it.status] = counts.get(it.status, 0) + 1
+    return counts

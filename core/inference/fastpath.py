@@ -1,0 +1,288 @@
+"""Fast inference paths for the depth model: how one batch of images goes through the network.
+
+Every path takes a float32 array ``(N, 1, H, W)`` of 0..1 SEM pixels and returns float32
+``(N, 1, H, W)`` depth in DU. ``"fp32"`` (plain eager PyTorch) is the reference; the
+others trade nothing visible in accuracy for speed on CPUs (measured in
+``bench/speed.py``, documented in ``docs/inference.md``):
+
+- ``"fp32"``: eager float32, contiguous tensors (the reference).
+- ``"channels-last"``: eager float32 with the model and input in ``channels_last``
+  memory format (oneDNN picks faster convolution kernels).
+- ``"bf16"``: ``torch.autocast`` bfloat16 + channels-last; output cast back to float32.
+  Fast where the CPU has native bf16 (AVX-512 BF16 or AMX), slow emulation elsewhere.
+- ``"onnx"``: the model exported to ONNX (one file per input shape, cached on disk) and
+  run with ONNX Runtime (optional dependency ``onnxruntime``).
+- ``"compile"``: ``torch.compile`` of the eager model (needs a C++ compiler on CPU).
+- ``"auto"``: the model card's ``inference.fast_path`` if it names one usable here, else
+  ``bf16`` on CPUs with native bf16, else ``channels-last`` (CPU); ``bf16`` on CUDA
+  devices that support it, else ``fp32``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import tempfile
+import threading
+import warnings
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+FAST_PATHS = ("auto", "fp32", "channels-last", "bf16", "onnx", "compile")
+
+# Names accepted as aliases (model cards may spell the bf16 path out).
+_ALIASES = {
+    "bf16-channels-last": "bf16",
+    "bf16_channels_last": "bf16",
+    "bfloat16": "bf16",
+    "channels_last": "channels-last",
+    "channelslast": "channels-last",
+    "float32": "fp32",
+    "eager": "fp32",
+    "onnxruntime": "onnx",
+    "torch.compile": "compile",
+}
+
+
+def normalize_fast_path(name: str | None) -> str:
+    """Canonical fast-path name; raises ``ValueError`` listing the choices for unknown names."""
+    key = (name or "auto").strip().lower()
+    key = _ALIASES.get(key, key)
+    if key not in FAST_PATHS:
+        raise ValueError(f"unknown fast path {name!r}; choose one of {', '.join(FAST_PATHS)}")
+    return key
+
+
+@lru_cache(maxsize=1)
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU computes bf16 natively (AVX-512 BF16 or AMX), so autocast pays off."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        flags = ""
+    if flags:
+        return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16", "amx_tile"))
+    # Not Linux: ask oneDNN (private but long-standing); Apple silicon answers False.
+    probe = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    try:
+        return bool(probe()) if probe is not None else False
+    except Exception:  # pragma: no cover - exotic builds
+        return False
+
+
+def onnxruntime_available() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def resolve_fast_path(requested: str | None, device: torch.device, card: Mapping[str, Any]) -> str:
+    """Turn ``requested`` (possibly ``"auto"``) into the fast path to use on ``device``."""
+    name = normalize_fast_path(requested)
+    if name != "auto":
+        if name == "onnx" and not onnxruntime_available():
+            raise ValueError("fast path 'onnx' needs the optional package onnxruntime")
+        if name == "onnx" and device.type != "cpu":
+            raise ValueError("fast path 'onnx' runs on the CPU only; use --device cpu")
+        return name
+    inference = card.get("inference") if isinstance(card.get("inference"), Mapping) else None
+    from_card = inference.get("fast_path") if inference else None
+    if isinstance(from_card, str):
+        try:
+            wanted = normalize_fast_path(from_card)
+        except ValueError:
+            log.warning("model card names an unknown fast path %r; choosing one", from_card)
+        else:
+            if wanted != "auto" and _usable(wanted, device):
+                return wanted
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu":
+        return "bf16" if cpu_has_native_bf16() else "channels-last"
+    return "fp32"
+
+
+def _usable(name: str, device: torch.device) -> bool:
+    if name == "bf16":
+        if device.type == "cpu":
+            return cpu_has_native_bf16()
+        return device.type == "cuda" and torch.cuda.is_bf16_supported()
+    if name == "onnx":
+        return device.type == "cpu" and onnxruntime_available()
+    if name == "channels-last":
+        return device.type in ("cpu", "cuda")
+    # "compile" is never chosen automatically (its first call compiles for minutes).
+    return name != "compile"
+
+
+Runner = Callable[[np.ndarray], np.ndarray]
+
+
+class TorchRunner:
+    """Eager PyTorch: fp32, channels-last, bf16 autocast (+ channels-last), or torch.compile."""
+
+    def __init__(self, model: nn.Module, device: torch.device, fast_path: str) -> None:
+        self.device = device
+        self.channels_last = fast_path in ("channels-last", "bf16") and device.type != "mps"
+        self.autocast = fast_path == "bf16"
+        model = model.to(device).eval()
+        if self.autocast:
+            keep_head_fp32(model)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.model: Callable[[torch.Tensor], torch.Tensor] = model
+        if fast_path == "compile":
+            self.model = torch.compile(model, dynamic=False)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            if self.autocast:
+                with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16):
+                    y = self.model(x)
+            else:
+                y = self.model(x)
+            y = y.float().contiguous()
+        return y.cpu().numpy()
+
+
+class _Fp32Head(nn.Module):
+    """Runs the wrapped output layer in float32 even inside a bf16 autocast region."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return self.inner(x.float())
+
+
+def keep_head_fp32(model: nn.Module) -> bool:
+    """Make ``model.head`` (the U-Net's 1x1 output conv) run in float32 under autocast.
+
+    In bf16 the output (0..255 DU) would be rounded to 8 significant bits: steps of 1 DU
+    above 128 DU. With the head and the affine output scaling in float32, only the
+    features are bf16 and the depth keeps sub-0.1-DU resolution. Returns False when the
+    model has no ``head`` module (then the whole model runs in bf16).
+    """
+    head = getattr(model, "head", None)
+    if isinstance(head, _Fp32Head):
+        return True
+    if not isinstance(head, nn.Module):
+        return False
+    model.head = _Fp32Head(head)
+    return True
+
+
+def model_fingerprint(model: nn.Module) -> str:
+    """A short hash of the model's weights and config (the ONNX cache key)."""
+    h = hashlib.sha256()
+    h.update(repr(getattr(model, "config", {})).encode())
+    for name, tensor in model.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("SEMDEPTH_CACHE_DIR")
+    if env:
+        return Path(env)
+    try:
+        import platformdirs
+
+        return Path(platformdirs.user_cache_dir("semdepth")) / "onnx"
+    except Exception:  # pragma: no cover - platformdirs is a dependency
+        return Path(tempfile.gettempdir()) / "semdepth-onnx"
+
+
+class OnnxRunner:
+    """ONNX Runtime on the CPU: one exported graph per input (H, W), batch size dynamic.
+
+    Graphs are cached under ``cache_dir`` as ``<weights hash>_<H>x<W>.onnx`` so a model is
+    exported once per shape and machine. The export runs the legacy TorchScript exporter
+    (no ``onnxscript`` needed); its deprecation warnings are silenced.
+    """
+
+    def __init__(self, model: nn.Module, cache_dir: Path | None = None) -> None:
+        import onnxruntime as ort
+
+        self._ort = ort
+        self.model = model.to("cpu").eval()
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.key = model_fingerprint(self.model)
+        self._sessions: dict[tuple[int, int], Any] = {}
+        self._lock = threading.Lock()
+
+    def _session(self, h: int, w: int) -> Any:
+        with self._lock:
+            sess = self._sessions.get((h, w))
+            if sess is not None:
+                return sess
+            path = self.cache_dir / f"{self.key}_{h}x{w}.onnx"
+            data: bytes | None = None
+            if path.is_file():
+                data = path.read_bytes()
+            else:
+                data = self._export(h, w)
+                try:
+                    from core.io.atomic import atomic_write
+
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    with atomic_write(path, overwrite=True) as tmp:
+                        Path(tmp).write_bytes(data)
+                except OSError as exc:  # a read-only cache is not fatal
+                    log.warning("could not cache the ONNX graph in %s: %s", path.parent, exc)
+            opts = self._ort.SessionOptions()
+            opts.graph_optimization_level = self._ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            opts.log_severity_level = 3
+            sess = self._ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
+            self._sessions[(h, w)] = sess
+            return sess
+
+    def _export(self, h: int, w: int) -> bytes:
+        buf = io.BytesIO()
+        dummy = torch.zeros(2, 1, h, w)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                self.model,
+                (dummy,),
+                buf,  # type: ignore[arg-type]
+                dynamo=False,
+                input_names=["sem"],
+                output_names=["depth"],
+                dynamic_axes={"sem": {0: "n"}, "depth": {0: "n"}},
+                opset_version=17,
+            )
+        return buf.getvalue()
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(batch, dtype=np.float32)
+        sess = self._session(int(x.shape[2]), int(x.shape[3]))
+        out = sess.run(None, {"sem": x})[0]
+        return np.asarray(out, dtype=np.float32)
+
+
+def make_runner(
+    model: nn.Module, device: torch.device, fast_path: str, *, cache_dir: Path | None = None
+) -> Runner:
+    """Build the callable that runs one batch on ``fast_path`` (already resolved)."""
+    if fast_path == "onnx":
+        return OnnxRunner(model, cache_dir)
+    return TorchRunner(model, device, fast_path)

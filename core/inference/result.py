@@ -1,0 +1,100 @@
+"""What a prediction returns: the depth map, its uncertainty, and the per-hole table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from core.io import SemImage
+
+
+@dataclass
+class HoleRecord:
+    """One hole found in field mode, in the ORIGINAL image's pixel grid.
+
+    ``row``/``col``: centre (px, sub-pixel). ``diameter_px``/``diameter_nm``: equivalent
+    diameter of the dark region the detector found (nm when the pixel size is known).
+    ``bottom_depth``: 5th percentile of the (1-px Gaussian) smoothed depth inside that
+    region, DU (deeper = smaller). ``mean_depth``: mean depth inside it, DU.
+    ``uncertainty``: mean of the uncertainty map inside it, DU.
+    """
+
+    id: int
+    row: float
+    col: float
+    diameter_px: float
+    diameter_nm: float | None
+    bottom_depth: float
+    mean_depth: float
+    uncertainty: float
+
+    def as_row(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "row_px": round(self.row, 3),
+            "col_px": round(self.col, 3),
+            "diameter_px": round(self.diameter_px, 3),
+            "diameter_nm": "" if self.diameter_nm is None else round(self.diameter_nm, 3),
+            "bottom_depth_du": round(self.bottom_depth, 4),
+            "mean_depth_du": round(self.mean_depth, 4),
+            "uncertainty_du": round(self.uncertainty, 4),
+        }
+
+
+@dataclass
+class PredictionResult:
+    """A depth map for one SEM image.
+
+    ``depth``: float32 (rows, cols) in depth units (DU, 0-255 scale, deeper = smaller), on
+    the image's own pixel grid. ``uncertainty``: float32 DU, the per-pixel standard
+    deviation of the model's answers over test-time augmentations (identity, horizontal,
+    vertical and both flips, un-flipped) and over a second shot of the same structure when
+    one was given: the spread under changes that should not change the answer. It is a
+    lower bound on the error, not a calibrated confidence interval; zero when neither TTA
+    nor a second shot was used (see ``notes``).
+    """
+
+    depth: np.ndarray
+    uncertainty: np.ndarray
+    sem: SemImage
+    mode: str
+    holes: list[HoleRecord] | None
+    timings: dict[str, float]
+    model_id: str
+    nm_per_depth_unit: float | None
+    fast_path: str = "fp32"
+    settings: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def depth_nm(self) -> np.ndarray | None:
+        """Depth in nm (``depth * nm_per_depth_unit``, same convention: deeper = smaller),
+        or None when the model card does not give the scale."""
+        if self.nm_per_depth_unit is None:
+            return None
+        return (self.depth * np.float32(self.nm_per_depth_unit)).astype(np.float32)
+
+    def description(self) -> dict[str, Any]:
+        """The JSON-serialisable record written into output files' descriptions."""
+        sem = self.sem
+        return {
+            "software": "SEM Depth Studio",
+            "model_id": self.model_id,
+            "fast_path": self.fast_path,
+            "mode": self.mode,
+            "source": str(sem.path) if sem.path is not None else None,
+            "shape": [int(self.depth.shape[0]), int(self.depth.shape[1])],
+            "pixel_size_nm": sem.pixel_size_nm,
+            "pixel_size_source": getattr(sem, "pixel_size_source", None),
+            "value_unit": "DU",
+            "convention": "deeper = smaller",
+            "nm_per_depth_unit": self.nm_per_depth_unit,
+            "uncertainty": "std over test-time flips (and shots); a lower bound on the error",
+            "n_holes": None if self.holes is None else len(self.holes),
+            "settings": self.settings,
+            "notes": list(self.notes),
+            "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+        }

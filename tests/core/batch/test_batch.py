@@ -1,0 +1,234 @@
+"""run_batch: inputs, ground truth, outputs, summary, bad files, cancel, collisions."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.batch import (
+    BatchItem,
+    expand_inputs,
+    find_ground_truth,
+    read_summary,
+    run_batch,
+)
+from core.io import read_depth_tiff
+from core.progress import CancelToken
+from tests.core.inference.helpers import Times255, predictor_for
+
+
+def _png(path: Path, seed: int = 0, shape: tuple[int, int] = (72, 48)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arr = np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+    Image.fromarray(arr).save(path)
+    return path
+
+
+def _temp_files(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.name.endswith(".tmp") or p.name.startswith(".")]
+
+
+# ----------------------------------------------------------------------------- inputs
+def test_expand_inputs_files_folders_globs_and_skips(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    a = _png(root / "SEM" / "Case_1" / "80" / "x_itr0.png")
+    b = _png(root / "SEM" / "Case_1" / "80" / "x_itr1.png")
+    _png(root / "Depth" / "Case_1" / "80" / "x.png")  # ground truth: skipped
+    _png(root / "imgs" / "y.tif")
+    _png(root / "imgs" / "y_depth.png")  # ground truth by name: skipped
+    (root / "imgs" / "notes.txt").write_text("not an image")
+    got = expand_inputs([root])
+    assert got == [root / "SEM" / "Case_1" / "80" / "x_itr0.png", b, root / "imgs" / "y.tif"]
+    assert expand_inputs([str(root / "SEM" / "**" / "*_itr0.png")]) == [a]
+    # explicit files are kept as given (even missing ones: they fail per file), no dups
+    missing = tmp_path / "missing.png"
+    assert expand_inputs([a, missing, a, root / "imgs"]) == [a, missing, root / "imgs" / "y.tif"]
+
+
+# ----------------------------------------------------------------------------- ground truth
+def test_ground_truth_dacon_layout(tmp_path: Path) -> None:
+    sem = _png(tmp_path / "simulation_data" / "SEM" / "Case_2" / "81" / "s_itr1.png")
+    gt = _png(tmp_path / "simulation_data" / "Depth" / "Case_2" / "81" / "s.png")
+    assert find_ground_truth(sem) == gt
+
+
+def test_ground_truth_sibling_depth_folder(tmp_path: Path) -> None:
+    sem = _png(tmp_path / "run" / "a.png")
+    gt = _png(tmp_path / "run" / "depth" / "a.png")
+    assert find_ground_truth(sem) == gt
+    sem2 = _png(tmp_path / "run2" / "images" / "b.png")
+    gt2 = _png(tmp_path / "run2" / "Depth" / "b.tif")
+    assert find_ground_truth(sem2) == gt2
+
+
+def test_ground_truth_stem_depth_beside(tmp_path: Path) -> None:
+    sem = _png(tmp_path / "c.png")
+    assert find_ground_truth(sem) is None
+    gt = _png(tmp_path / "c_depth.png")
+    assert find_ground_truth(sem) == gt
+
+
+def test_ground_truth_gt_dir_override(tmp_path: Path) -> None:
+    sem = _png(tmp_path / "in" / "Case_1" / "80" / "h_itr0.png")
+    _png(tmp_path / "in" / "h_depth.png")  # would match rule 4: gt_dir wins
+    other = _png(tmp_path / "gt" / "Case_2" / "80" / "h.png")
+    right = _png(tmp_path / "gt" / "Case_1" / "80" / "h.png")
+    assert find_ground_truth(sem, tmp_path / "gt") == right
+    other_sem = tmp_path / "in" / "Case_2" / "80" / "h_itr0.png"
+    assert find_ground_truth(other_sem, tmp_path / "gt") == other
+    assert find_ground_truth(_png(tmp_path / "in" / "zz.png"), tmp_path / "gt") is None
+
+
+# ----------------------------------------------------------------------------- outputs
+def test_batch_writes_outputs_summary_and_rmse(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    a = _png(src / "SEM" / "a.png", seed=1)
+    _png(src / "SEM" / "b.png", seed=2)
+    gt = np.full((72, 48), 100, np.uint8)
+    (src / "Depth").mkdir()
+    Image.fromarray(gt).save(src / "Depth" / "a.png")
+    out = tmp_path / "out"
+    had_result: list[bool] = []
+    summary = run_batch(
+        [src],
+        predictor_for(Times255()),
+        out,
+        formats=("tiff", "csv", "png"),
+        on_item=lambda item: had_result.append(item.result is not None),
+        tta=False,
+    )
+    assert summary.n_done == 2 and summary.n_failed == 0 and not summary.cancelled
+    assert had_result == [True, True]  # on_item sees the result ...
+    assert all(i.result is None for i in summary.items)  # ... then dropped
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(
+        ["summary.csv"]
+        + [
+            f"{s}_{k}"
+            for s in ("a", "b")
+            for k in ("depth.tif", "uncertainty.tif", "depth.csv", "depth.png")
+        ]
+    )
+    depth, meta = read_depth_tiff(out / "a_depth.tif")
+    img = np.asarray(Image.open(a), dtype=np.float32)
+    np.testing.assert_allclose(depth, img, atol=1e-3)  # Times255 model: depth = pixels
+    desc = meta["description"]
+    inner = desc.get("description", desc)
+    assert inner["model_id"] == "tiny-test-unet" and inner["fast_path"] == "fp32"
+    assert inner["mode"] == "crop" and inner["source"] == str(a)
+    rows = read_summary(out / "summary.csv")
+    assert [r["file"] for r in rows] == [str(a), str(src / "SEM" / "b.png")]
+    ra = rows[0]
+    assert ra["status"] == "done" and ra["rows"] == "72" and ra["cols"] == "48"
+    assert float(ra["mean_depth_du"]) == pytest.approx(img.mean(), abs=1e-3)
+    assert float(ra["min_depth_du"]) == pytest.approx(img.min(), abs=1e-3)
+    rmse = np.sqrt(np.mean((img - 100.0) ** 2))
+    assert float(ra["rmse_du"]) == pytest.approx(rmse, abs=1e-3)
+    assert ra["ground_truth"].endswith("a.png") and rows[1]["rmse_du"] == ""
+    assert not _temp_files(out)
+
+
+def test_bad_files_never_stop_the_batch(tmp_path: Path, real_sem_dir: Path) -> None:
+    good1 = _png(tmp_path / "in" / "g1.png", seed=1)
+    empty = tmp_path / "in" / "empty.png"
+    empty.write_bytes(b"")
+    trunc = tmp_path / "in" / "trunc.tif"
+    nist = real_sem_dir / "nist_nexuslims" / "quad1image_001_no_beam_scan_or_system_meta.tif"
+    shutil.copy(nist, trunc)
+    good2 = _png(tmp_path / "in" / "g2.png", seed=2)
+    out = tmp_path / "out"
+    summary = run_batch([good1, empty, trunc, good2], predictor_for(Times255()), out, tta=False)
+    assert (summary.n_done, summary.n_failed) == (2, 2)
+    rows = {Path(r["file"]).name: r for r in read_summary(out / "summary.csv")}
+    assert rows["empty.png"]["status"] == "failed"
+    empty_error = rows["empty.png"]["error"]
+    assert empty_error.startswith(str(empty)) and "empty" in empty_error[len(str(empty)) :]
+    assert "trunc" in rows["trunc.tif"]["error"]
+    assert rows["g2.png"]["status"] == "done"
+    assert (out / "g2_depth.tif").is_file() and not (out / "empty_depth.tif").exists()
+
+
+def test_cancel_after_second_item_leaves_complete_files(tmp_path: Path) -> None:
+    files = [_png(tmp_path / "in" / f"f{i}.png", seed=i) for i in range(5)]
+    token = CancelToken()
+
+    def on_item(item: BatchItem) -> None:
+        if item.index == 1:
+            token.cancel()
+
+    out = tmp_path / "out"
+    summary = run_batch(
+        files, predictor_for(Times255()), out, cancel=token, on_item=on_item, formats=("tiff",)
+    )
+    assert summary.cancelled and summary.n_done == 2
+    rows = read_summary(out / "summary.csv")
+    assert [Path(r["file"]).name for r in rows] == ["f0.png", "f1.png"]
+    assert sorted(p.name for p in out.glob("*.tif")) == [
+        "f0_depth.tif",
+        "f0_uncertainty.tif",
+        "f1_depth.tif",
+        "f1_uncertainty.tif",
+    ]
+    for p in out.glob("*.tif"):
+        assert read_depth_tiff(p)[0].shape == (72, 48)  # complete, readable
+    assert not _temp_files(out)
+
+
+def test_existing_outputs_are_not_overwritten(tmp_path: Path) -> None:
+    f = _png(tmp_path / "in" / "a.png")
+    out = tmp_path / "out"
+    pred = predictor_for(Times255())
+    assert run_batch([f], pred, out, formats=("tiff",)).n_done == 1
+    before = (out / "a_depth.tif").read_bytes()
+    _png(f, seed=9)  # the input changes: a second run must not replace the output
+    second = run_batch([f], pred, out, formats=("tiff",))
+    assert second.n_failed == 1 and "already exists" in (second.items[0].error or "")
+    assert (out / "a_depth.tif").read_bytes() == before
+    assert second.summary_csv == out / "summary_2.csv"  # the first summary is kept too
+    third = run_batch([f], pred, out, formats=("tiff",), overwrite=True)
+    assert third.n_done == 1 and (out / "a_depth.tif").read_bytes() != before
+    assert not _temp_files(out)
+
+
+def test_output_names_never_collide(tmp_path: Path) -> None:
+    a = _png(tmp_path / "in" / "a" / "x.png", seed=1)
+    b = _png(tmp_path / "in" / "b" / "x.png", seed=2)
+    c = _png(tmp_path / "in" / "b" / "x.tif", seed=3)
+    out = tmp_path / "out"
+    s = run_batch([a, b, c], predictor_for(Times255()), out, formats=("tiff",))
+    assert s.n_done == 3
+    stems = [i.outputs["depth_tiff"].name for i in s.items]
+    assert stems == ["a__x_depth.tif", "b__x_depth.tif", "b__x_tif_depth.tif"]
+
+
+def test_field_mode_writes_a_hole_table(tmp_path: Path) -> None:
+    from tests.core.inference.helpers import hole_field
+
+    img, centres = hole_field()
+    f = tmp_path / "in" / "field.png"
+    f.parent.mkdir()
+    Image.fromarray(img).save(f)
+    s = run_batch([f], predictor_for(Times255()), tmp_path / "out", formats=("csv",), tta=False)
+    assert s.n_done == 1
+    rows = read_summary(s.items[0].outputs["holes_csv"])
+    assert len(rows) == len(centres)
+    assert set(rows[0]) >= {"id", "row_px", "col_px", "diameter_px", "bottom_depth_du"}
+    assert read_summary(tmp_path / "out" / "summary.csv")[0]["n_holes"] == str(len(centres))
+
+
+def test_compute_only_writes_nothing(tmp_path: Path) -> None:
+    f = _png(tmp_path / "in" / "a.png")
+    s = run_batch([f], predictor_for(Times255()), None, keep_results=True)
+    assert s.summary_csv is None and s.items[0].result is not None
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["a.png"]
+
+
+def test_bad_arguments_raise(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown output format"):
+        run_batch([], predictor_for(Times255()), tmp_path, formats=("gif",))
+    with pytest.raises(ValueError, match="unknown mode"):
+        run_batch([], predictor_for(Times255()), tmp_path, mode="magic")
