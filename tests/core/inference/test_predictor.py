@@ -331,7 +331,6 @@ def test_describe_reports_the_choices(tiny_predictor: Predictor) -> None:
 def test_refuses_a_denoiser_checkpoint_as_depth_model(tmp_path) -> None:
     from core.inference import Predictor
     from core.models import CheckpointError
-
     from tests.core.inference.helpers import make_checkpoint
 
     path = make_checkpoint(tmp_path, "denoiser", task="denoise")
