@@ -1,0 +1,1 @@
+"""Dialogs: error reporting and export."""

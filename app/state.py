@@ -1,0 +1,400 @@
+"""What the window shows: queue rows, a bounded result cache, the displayed result, settings.
+
+Nothing here runs inference or touches files other than QSettings; the workers
+(:mod:`app.workers`) produce :class:`core.batch.BatchItem` objects and the window
+stores them here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QSettings, Signal
+
+ORGANIZATION = "SEMDepth"
+APPLICATION = "SEM Depth Studio"
+MAX_RECENT = 10
+MAX_CACHED_RESULTS = 200
+MAX_CACHED_BYTES = 2 * 1024**3  # results' arrays kept in memory at most (2 GiB)
+
+#: Row statuses in the batch queue.
+QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
+
+
+def make_settings() -> QSettings:
+    """The application's settings store (INI format, per user).
+
+    Tests redirect it with ``QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, tmp)``.
+    """
+    return QSettings(
+        QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANIZATION, APPLICATION
+    )
+
+
+def recent_files(settings: QSettings) -> list[str]:
+    value: Any = settings.value("recent_files", [])
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value else []
+    return [str(v) for v in value]
+
+
+def add_recent_file(settings: QSettings, path: str | Path) -> list[str]:
+    """Put ``path`` first in the recent-files list (deduplicated, at most :data:`MAX_RECENT`)."""
+    p = str(path)
+    items = [p] + [r for r in recent_files(settings) if r != p]
+    items = items[:MAX_RECENT]
+    settings.setValue("recent_files", items)
+    return items
+
+
+# ----------------------------------------------------------------------------- display data
+
+
+@dataclass
+class DisplayData:
+    """The arrays one result shows, in depth units (DU) on the model's 0-255 scale.
+
+    ``error`` is prediction minus truth (DU) when a truth map of the same shape exists.
+    """
+
+    source: Path | None
+    sem: np.ndarray
+    depth: np.ndarray
+    uncertainty: np.ndarray | None
+    truth: np.ndarray | None = None
+    pixel_size_nm: float | None = None
+    nm_per_depth_unit: float | None = None
+    holes: list[Any] | None = None
+    mode: str = "crop"
+    model_id: str = ""
+    row_id: int | None = None
+    error: np.ndarray | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.set_truth(self.truth)
+
+    def set_truth(self, truth: np.ndarray | None) -> None:
+        """Attach (or remove) a ground-truth map; raises ValueError on a shape mismatch."""
+        if truth is not None:
+            truth = np.asarray(truth, dtype=np.float32)
+            if truth.shape != self.depth.shape:
+                raise ValueError(
+                    f"ground truth shape {truth.shape[0]}x{truth.shape[1]} px does not match "
+                    f"the prediction {self.depth.shape[0]}x{self.depth.shape[1]} px"
+                )
+        self.truth = truth
+        self.error = None if truth is None else (self.depth - truth).astype(np.float32)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.depth.shape[0]), int(self.depth.shape[1]))
+
+    @property
+    def rmse(self) -> float | None:
+        """Pooled RMSE (DU) of this image against its truth."""
+        if self.error is None:
+            return None
+        return float(np.sqrt(np.mean(self.error.astype(np.float64) ** 2)))
+
+    @classmethod
+    def from_item(cls, item: Any, row_id: int | None = None) -> DisplayData:
+        """Build from a :class:`core.batch.BatchItem` (needs ``item.result``)."""
+        result = item.result
+        if result is None:
+            raise ValueError(f"{item.source}: no result to show ({item.status})")
+        data = cls.from_result(result, source=Path(item.source), row_id=row_id)
+        gt = getattr(item, "ground_truth", None)
+        if gt is not None:
+            try:
+                data.set_truth(gt)
+            except ValueError:
+                data.set_truth(None)
+        return data
+
+    @classmethod
+    def from_result(
+        cls, result: Any, *, source: Path | None = None, row_id: int | None = None
+    ) -> DisplayData:
+        sem = result.sem
+        return cls(
+            source=source if source is not None else getattr(sem, "path", None),
+            sem=np.asarray(sem.pixels),
+            depth=np.asarray(result.depth),
+            uncertainty=None if result.uncertainty is None else np.asarray(result.uncertainty),
+            pixel_size_nm=getattr(sem, "pixel_size_nm", None),
+            nm_per_depth_unit=getattr(result, "nm_per_depth_unit", None),
+            holes=getattr(result, "holes", None),
+            mode=str(getattr(result, "mode", "crop")),
+            model_id=str(getattr(result, "model_id", "")),
+            row_id=row_id,
+        )
+
+    # -------------------------------------------------------------- readout
+
+    def readout_at(self, row: int, col: int) -> dict[str, Any]:
+        """Values under pixel (row, col): position and every map's value.
+
+        Keys: ``row``, ``col`` (px), ``x_nm``, ``y_nm`` (pixel origin in nm, None when the
+        pixel size is unknown), ``sem`` (raw intensity), ``depth``, ``truth``, ``error``,
+        ``uncertainty`` (DU; None when absent), ``depth_nm``, ``truth_nm``, ``error_nm``,
+        ``uncertainty_nm`` (None unless the model card gives nm per depth unit) and
+        ``inside`` (False, with every value None, outside the image).
+        """
+        rows, cols = self.shape
+        inside = 0 <= row < rows and 0 <= col < cols
+        out: dict[str, Any] = {"row": int(row), "col": int(col), "inside": inside}
+        ps = self.pixel_size_nm
+        out["x_nm"] = col * ps if ps else None
+        out["y_nm"] = row * ps if ps else None
+
+        def pick(arr: np.ndarray | None) -> float | None:
+            if arr is None or not inside:
+                return None
+            return float(arr[row, col])
+
+        out["sem"] = pick(self.sem)
+        out["depth"] = pick(self.depth)
+        out["truth"] = pick(self.truth)
+        out["error"] = pick(self.error)
+        out["uncertainty"] = pick(self.uncertainty)
+        k = self.nm_per_depth_unit
+        for key in ("depth", "truth", "error", "uncertainty"):
+            v = out[key]
+            out[f"{key}_nm"] = v * k if (k and v is not None) else None
+        return out
+
+
+def format_readout(values: dict[str, Any]) -> str:
+    """One status-bar line for :meth:`DisplayData.readout_at` values."""
+    if not values.get("inside"):
+        return ""
+    parts = [f"x {values['col']} px, y {values['row']} px"]
+    if values.get("x_nm") is not None:
+        parts[0] += f" ({values['x_nm']:.1f}, {values['y_nm']:.1f} nm)"
+    parts.append(f"SEM {_fmt(values['sem'])}")
+    for key, label in (
+        ("depth", "depth"),
+        ("truth", "truth"),
+        ("error", "error"),
+        ("uncertainty", "σ"),
+    ):
+        v = values.get(key)
+        if v is None:
+            continue
+        text = f"{label} {v:.2f} DU"
+        if values.get(f"{key}_nm") is not None:
+            text += f" ({values[f'{key}_nm']:.1f} nm)"
+        parts.append(text)
+    return "   ".join(parts)
+
+
+def _fmt(v: float | None) -> str:
+    if v is None:
+        return "-"
+    if float(v).is_integer():
+        return str(int(v))
+    return f"{v:.4g}"
+
+
+# ----------------------------------------------------------------------------- queue rows
+
+
+@dataclass
+class QueueRow:
+    """One file in the batch queue."""
+
+    row_id: int
+    source: Path
+    status: str = QUEUED
+    error: str | None = None
+    mean_depth: float | None = None
+    rmse: float | None = None
+    seconds: float | None = None
+
+    def update_from_item(self, item: Any) -> None:
+        status = str(item.status)
+        self.status = status if status in (DONE, FAILED, CANCELLED) else FAILED
+        self.error = item.error
+        self.seconds = float(item.seconds) if item.seconds is not None else None
+        self.rmse = float(item.rmse) if item.rmse is not None else None
+        if item.result is not None:
+            self.mean_depth = float(np.mean(item.result.depth))
+        if self.status == DONE and item.result is None and self.error is None:
+            self.error = None
+
+
+def item_nbytes(item: Any) -> int:
+    """Bytes of the arrays a batch item holds (depth, uncertainty, SEM pixels, truth)."""
+    total = 0
+    result = getattr(item, "result", None)
+    arrays = [getattr(item, "ground_truth", None)]
+    if result is not None:
+        sem = getattr(result, "sem", None)
+        arrays += [
+            getattr(result, "depth", None),
+            getattr(result, "uncertainty", None),
+            getattr(sem, "pixels", None),
+        ]
+    for a in arrays:
+        if isinstance(a, np.ndarray):
+            total += a.nbytes
+    return total
+
+
+class ResultCache:
+    """The last ``capacity`` results' arrays, by row id (least recently used evicted first).
+
+    Also bounded by ``max_bytes`` (large field images), always keeping the newest item.
+    """
+
+    def __init__(self, capacity: int = MAX_CACHED_RESULTS, max_bytes: int = MAX_CACHED_BYTES):
+        self.capacity = capacity
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[int, Any] = OrderedDict()
+        self._sizes: dict[int, int] = {}
+        self.nbytes = 0
+
+    def put(self, row_id: int, item: Any) -> None:
+        if row_id in self._items:
+            self.nbytes -= self._sizes.pop(row_id, 0)
+        self._items[row_id] = item
+        self._items.move_to_end(row_id)
+        size = item_nbytes(item)
+        self._sizes[row_id] = size
+        self.nbytes += size
+        while len(self._items) > self.capacity or (
+            self.nbytes > self.max_bytes and len(self._items) > 1
+        ):
+            old, _ = self._items.popitem(last=False)
+            self.nbytes -= self._sizes.pop(old, 0)
+
+    def get(self, row_id: int) -> Any | None:
+        item = self._items.get(row_id)
+        if item is not None:
+            self._items.move_to_end(row_id)
+        return item
+
+    def __contains__(self, row_id: object) -> bool:
+        return row_id in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._sizes.clear()
+        self.nbytes = 0
+
+
+class AppState(QObject):
+    """The queue, the cached results and the displayed result; emits when they change."""
+
+    rowsAdded = Signal(int, int)  # first row index, count
+    rowChanged = Signal(int)  # row index
+    rowsCleared = Signal()
+    currentChanged = Signal(object)  # DisplayData | None
+
+    def __init__(self, cache_size: int = MAX_CACHED_RESULTS, parent: QObject | None = None):
+        super().__init__(parent)
+        self.rows: list[QueueRow] = []
+        self.cache = ResultCache(cache_size)
+        self.current: DisplayData | None = None
+        self._next_id = 0
+
+    # rows -------------------------------------------------------------
+    def add_rows(self, sources: Iterable[Path], status: str = QUEUED) -> list[QueueRow]:
+        new = []
+        for s in sources:
+            new.append(QueueRow(self._next_id, Path(s), status=status))
+            self._next_id += 1
+        if new:
+            first = len(self.rows)
+            self.rows.extend(new)
+            self.rowsAdded.emit(first, len(new))
+        return new
+
+    def add_failed_row(self, source: Path, reason: str) -> QueueRow:
+        row = QueueRow(self._next_id, Path(source), status=FAILED, error=reason)
+        self._next_id += 1
+        self.rows.append(row)
+        self.rowsAdded.emit(len(self.rows) - 1, 1)
+        return row
+
+    def index_of(self, row_id: int) -> int:
+        # row ids are increasing, so bisect
+        lo, hi = 0, len(self.rows)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.rows[mid].row_id < row_id:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < len(self.rows) and self.rows[lo].row_id == row_id:
+            return lo
+        raise KeyError(row_id)
+
+    def row(self, row_id: int) -> QueueRow:
+        return self.rows[self.index_of(row_id)]
+
+    def set_status(self, row_id: int, status: str, error: str | None = None) -> None:
+        i = self.index_of(row_id)
+        self.rows[i].status = status
+        self.rows[i].error = error
+        self.rowChanged.emit(i)
+
+    def record_item(self, row_id: int, item: Any) -> None:
+        """Store a finished item: update its row and cache its arrays."""
+        i = self.index_of(row_id)
+        self.rows[i].update_from_item(item)
+        if item.result is not None:
+            self.cache.put(row_id, item)
+        self.rowChanged.emit(i)
+
+    def queued_rows(self) -> list[QueueRow]:
+        return [r for r in self.rows if r.status == QUEUED]
+
+    def done_rows(self) -> list[QueueRow]:
+        return [r for r in self.rows if r.status == DONE]
+
+    def clear(self) -> None:
+        self.rows.clear()
+        self.cache.clear()
+        self.rowsCleared.emit()
+        self.set_current(None)
+
+    def counts(self) -> dict[str, int]:
+        out = {QUEUED: 0, RUNNING: 0, DONE: 0, FAILED: 0, CANCELLED: 0}
+        for r in self.rows:
+            out[r.status] = out.get(r.status, 0) + 1
+        return out
+
+    def summary_text(self) -> str:
+        c = self.counts()
+        text = (
+            f"{len(self.rows)} files: {c[DONE]} done, {c[FAILED]} failed, "
+            f"{c[QUEUED] + c[RUNNING]} to do"
+        )
+        if c[CANCELLED]:
+            text += f", {c[CANCELLED]} cancelled"
+        rmses = [r.rmse for r in self.rows if r.rmse is not None and math.isfinite(r.rmse)]
+        if rmses:
+            text += (
+                f"; mean RMSE {float(np.mean(rmses)):.2f} DU (per image, {len(rmses)} with truth)"
+            )
+        return text
+
+    def __iter__(self) -> Iterator[QueueRow]:
+        return iter(self.rows)
+
+    # current ----------------------------------------------------------
+    def set_current(self, data: DisplayData | None) -> None:
+        self.current = data
+        self.currentChanged.emit(data)

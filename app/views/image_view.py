@@ -1,0 +1,406 @@
+"""Linked image panels: SEM, predicted depth, true depth, and error (or uncertainty).
+
+Each panel is an :class:`ImagePanel` (a ``PlotItem`` subclass holding an ``ImageItem``, a
+horizontal ``ColorBarItem``, a crosshair and the mirrored line / rectangle ROIs). All
+panels share pan and zoom through ``setXLink``/``setYLink``; the cursor readout comes from
+the scene's ``sigMouseMoved`` throttled by a ``SignalProxy`` and ``mapSceneToView``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Signal
+
+from ..state import DisplayData
+
+SEM, DEPTH, TRUTH, AUX = "sem", "depth", "truth", "aux"
+PANEL_KEYS = (SEM, DEPTH, TRUTH, AUX)
+DEPTH_COLORMAPS = ("viridis", "cividis", "inferno", "magma", "plasma", "turbo", "CET-L1")
+ERROR_COLORMAP = "CET-D1"
+UNCERTAINTY_COLORMAP = "inferno"
+
+CROSSHAIR_PEN = pg.mkPen((255, 255, 255, 150), width=1, style=pg.QtCore.Qt.PenStyle.DashLine)
+LINE_PEN = pg.mkPen("#ff4081", width=2)
+RECT_PEN = pg.mkPen("#76ff03", width=2)
+
+
+def configure_pyqtgraph() -> None:
+    """Row-major image arrays ((rows, cols) = (y, x)) everywhere; called once at start-up."""
+    if pg.getConfigOption("imageAxisOrder") != "row-major":
+        pg.setConfigOptions(imageAxisOrder="row-major")
+
+
+GUI_SWITCH_INTERVAL_S = 0.001
+
+
+def configure_runtime() -> None:
+    """Start-up settings of the GUI process: pyqtgraph's axis order, and a 1 ms GIL switch
+    interval (Python's default is 5 ms) so the GUI thread gets the interpreter back sooner
+    while a worker thread runs Python code (each paint re-enters Python many times)."""
+    import sys
+
+    configure_pyqtgraph()
+    sys.setswitchinterval(GUI_SWITCH_INTERVAL_S)
+
+
+def get_colormap(name: str) -> pg.ColorMap:
+    if name == "gray":
+        return pg.ColorMap(pos=[0.0, 1.0], color=[(0, 0, 0), (255, 255, 255)], name="gray")
+    cmap = pg.colormap.get(name)
+    if cmap is None:  # pragma: no cover - every name above ships with pyqtgraph
+        raise ValueError(f"unknown colour map {name!r}")
+    return cmap
+
+
+def finite_range(*arrays: np.ndarray | None) -> tuple[float, float]:
+    """(min, max) over the finite values of the arrays; (0, 1) when there are none."""
+    lo, hi = math.inf, -math.inf
+    for a in arrays:
+        if a is None or a.size == 0:
+            continue
+        finite = a[np.isfinite(a)]
+        if finite.size:
+            lo = min(lo, float(finite.min()))
+            hi = max(hi, float(finite.max()))
+    if not math.isfinite(lo):
+        return 0.0, 1.0
+    if hi <= lo:
+        hi = lo + 1.0
+    return lo, hi
+
+
+class ImagePanel(pg.PlotItem):
+    """One image in a plot with pixel axes, a colour bar, a crosshair and the tool ROIs."""
+
+    def __init__(self, key: str, title: str, cmap: str, bar_label: str) -> None:
+        super().__init__(title=title)
+        self.key = key
+        self.setAspectLocked(True)
+        self.invertY(True)
+        self.setLabel("bottom", "x (px)")
+        self.setLabel("left", "y (px)")
+        self.setMenuEnabled(False)
+        self.hideButtons()
+        self.image_item = pg.ImageItem(axisOrder="row-major")
+        self.addItem(self.image_item)
+        self.bar = pg.ColorBarItem(
+            values=(0.0, 1.0),
+            colorMap=get_colormap(cmap),
+            label=bar_label,
+            orientation="horizontal",
+            interactive=True,
+            width=14,
+            rounding=0.01,
+        )
+        self.bar.setImageItem(self.image_item, insert_in=self)
+        self.vline = pg.InfiniteLine(angle=90, movable=False, pen=CROSSHAIR_PEN)
+        self.hline = pg.InfiniteLine(angle=0, movable=False, pen=CROSSHAIR_PEN)
+        for line in (self.vline, self.hline):
+            line.setZValue(20)
+            line.hide()
+            self.addItem(line, ignoreBounds=True)
+        self.line_roi = pg.LineSegmentROI([(0, 0), (1, 1)], pen=LINE_PEN)
+        self.line_roi.setZValue(30)
+        self.addItem(self.line_roi, ignoreBounds=True)
+        self.rect_roi = pg.RectROI((0, 0), (1, 1), pen=RECT_PEN, removable=False)
+        self.rect_roi.setZValue(25)
+        self.addItem(self.rect_roi, ignoreBounds=True)
+        self.message = pg.TextItem("", color=(220, 220, 220), anchor=(0.5, 0.5))
+        self.message.setZValue(40)
+        self.addItem(self.message, ignoreBounds=True)
+
+    @property
+    def image(self) -> np.ndarray | None:
+        """The array the ImageItem shows."""
+        img = self.image_item.image
+        return None if img is None else np.asarray(img)
+
+    def set_array(self, array: np.ndarray | None, levels: tuple[float, float]) -> None:
+        if array is None:
+            self.image_item.clear()
+            self.image_item.image = None
+            return
+        self.image_item.setImage(array, autoLevels=False)
+        self.bar.setLevels(levels)
+
+    def set_message(self, text: str, at: tuple[float, float] = (0.0, 0.0)) -> None:
+        self.message.setText(text)
+        self.message.setPos(*at)
+        self.message.setVisible(bool(text))
+
+    def set_colormap(self, name: str) -> None:
+        self.bar.setColorMap(get_colormap(name))
+
+    def set_bar_label(self, label: str) -> None:
+        self.bar.axis.setLabel(label)
+
+
+class LinkedImageView(pg.GraphicsLayoutWidget):
+    """The four linked panels plus the cursor, line-profile and rectangle tools."""
+
+    cursorMoved = Signal(int, int)  # row, col (px) under the cursor
+    cursorLeft = Signal()
+    lineChanged = Signal(object)  # ((x0, y0), (x1, y1)) in px
+    rectChanged = Signal(object)  # (x, y, w, h) in px
+    depthLevelsChanged = Signal(float, float)  # user dragged a depth colour bar
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent=parent)
+        self.setBackground("#202124")
+        self.ci.setSpacing(6)
+        self.panels: dict[str, ImagePanel] = {
+            SEM: ImagePanel(SEM, "SEM image", "gray", "intensity (raw)"),
+            DEPTH: ImagePanel(DEPTH, "Predicted depth", "viridis", "depth (DU)"),
+            TRUTH: ImagePanel(TRUTH, "True depth", "viridis", "depth (DU)"),
+            AUX: ImagePanel(AUX, "Uncertainty (TTA std)", UNCERTAINTY_COLORMAP, "σ (DU)"),
+        }
+        for col, key in enumerate(PANEL_KEYS):
+            self.addItem(self.panels[key], row=0, col=col)
+        first = self.panels[SEM]
+        for key in PANEL_KEYS[1:]:
+            self.panels[key].setXLink(first)
+            self.panels[key].setYLink(first)
+        self.data: DisplayData | None = None
+        self.unit = "DU"
+        self.scale = 1.0
+        self.depth_cmap = "viridis"
+        self.auto_levels = True
+        self.fixed_levels: tuple[float, float] = (0.0, 255.0)
+        self.aux_kind = "uncertainty"
+        self._mirroring = False
+        self._shape: tuple[int, int] | None = None
+        self.tools_visible = {"line": True, "rect": False}
+        for p in self.panels.values():
+            p.line_roi.sigRegionChanged.connect(self._on_line_moved)
+            p.rect_roi.sigRegionChanged.connect(self._on_rect_moved)
+        for key in (DEPTH, TRUTH):
+            self.panels[key].bar.sigLevelsChanged.connect(self._on_depth_bar_dragged)
+        self.mouse_proxy = pg.SignalProxy(
+            self.scene().sigMouseMoved, rateLimit=30, slot=self.on_mouse_moved
+        )
+        self.set_tool_visible("line", True)
+        self.set_tool_visible("rect", False)
+        self.show_data(None)
+
+    # ------------------------------------------------------------------ data
+    def show_data(
+        self, data: DisplayData | None, *, unit: str | None = None, reset_view: bool = False
+    ) -> None:
+        """Show a result (None clears). ``unit`` "DU" or "nm" (nm only when the scale is known)."""
+        self.data = data
+        if unit is not None:
+            self.unit = unit
+        for p in self.panels.values():
+            p.set_message("")
+        if data is None:
+            for p in self.panels.values():
+                p.set_array(None, (0.0, 1.0))
+            self.panels[SEM].set_message("Open an SEM image (Ctrl+O) or drop files here")
+            self.panels[TRUTH].setVisible(True)
+            self._shape = None
+            return
+        k = data.nm_per_depth_unit
+        use_nm = self.unit == "nm" and bool(k)
+        self.scale = float(k) if use_nm and k else 1.0
+        du = "nm" if use_nm else "DU"
+        self._unit_label = du
+        sem_lo, sem_hi = finite_range(data.sem)
+        self.panels[SEM].set_array(data.sem, (sem_lo, sem_hi))
+        self.panels[DEPTH].set_array(self.scaled(data.depth), self.depth_levels())
+        self.panels[DEPTH].set_bar_label(f"depth ({du})")
+        truth_panel = self.panels[TRUTH]
+        truth_panel.set_bar_label(f"depth ({du})")
+        if data.truth is not None:
+            truth_panel.set_array(self.scaled(data.truth), self.depth_levels())
+            truth_panel.setVisible(True)
+        else:
+            truth_panel.set_array(None, self.depth_levels())
+            rows, cols = data.shape
+            truth_panel.set_message(
+                "no ground truth\n(File > Load Ground Truth...)", (cols / 2, rows / 2)
+            )
+        aux = self.panels[AUX]
+        if data.error is not None:
+            self.aux_kind = "error"
+            err = self.scaled(data.error)
+            m = max(abs(finite_range(err)[0]), abs(finite_range(err)[1]), 1e-6)
+            aux.setTitle("Error (predicted − true)")
+            aux.set_colormap(ERROR_COLORMAP)
+            aux.set_bar_label(f"error ({du})")
+            aux.set_array(err, (-m, m))
+        elif data.uncertainty is not None:
+            self.aux_kind = "uncertainty"
+            unc = self.scaled(data.uncertainty)
+            aux.setTitle("Uncertainty (TTA std)")
+            aux.set_colormap(UNCERTAINTY_COLORMAP)
+            aux.set_bar_label(f"σ ({du})")
+            aux.set_array(unc, (0.0, max(finite_range(unc)[1], 1e-6)))
+        else:
+            self.aux_kind = "none"
+            aux.set_array(None, (0.0, 1.0))
+        if reset_view or data.shape != self._shape:
+            self._shape = data.shape
+            self.reset_tools()
+            self.panels[SEM].autoRange(padding=0.02)
+
+    def scaled(self, array: np.ndarray) -> np.ndarray:
+        """A DU array in the display unit (the array itself in DU, ``array * k`` in nm)."""
+        if self.scale == 1.0:
+            return array
+        return (array * np.float32(self.scale)).astype(np.float32)
+
+    @property
+    def unit_label(self) -> str:
+        return getattr(self, "_unit_label", "DU")
+
+    # ------------------------------------------------------------------ levels
+    def depth_levels(self) -> tuple[float, float]:
+        """Levels shared by predicted and true depth, in the display unit."""
+        if not self.auto_levels or self.data is None:
+            return self.fixed_levels
+        lo, hi = finite_range(self.data.depth, self.data.truth)
+        return lo * self.scale, hi * self.scale
+
+    def set_auto_levels(self, auto: bool) -> None:
+        self.auto_levels = auto
+        self._apply_depth_levels()
+
+    def set_fixed_levels(self, lo: float, hi: float) -> None:
+        self.fixed_levels = (float(lo), float(hi))
+        self.auto_levels = False
+        self._apply_depth_levels()
+
+    def _apply_depth_levels(self) -> None:
+        levels = self.depth_levels()
+        for key in (DEPTH, TRUTH):
+            self.panels[key].bar.setLevels(levels)
+
+    def _on_depth_bar_dragged(self, bar: pg.ColorBarItem) -> None:
+        lo, hi = bar.levels()
+        for key in (DEPTH, TRUTH):
+            other = self.panels[key].bar
+            if other is not bar:
+                other.setLevels((lo, hi))
+        self.fixed_levels = (float(lo), float(hi))
+        self.auto_levels = False
+        self.depthLevelsChanged.emit(float(lo), float(hi))
+
+    def set_depth_colormap(self, name: str) -> None:
+        self.depth_cmap = name
+        for key in (DEPTH, TRUTH):
+            self.panels[key].set_colormap(name)
+
+    # ------------------------------------------------------------------ cursor
+    def scene_pos_of_pixel(self, row: float, col: float, panel: str = SEM) -> QPointF:
+        """Scene position of the centre of pixel (row, col) in a panel (for tests and tools)."""
+        return self.panels[panel].vb.mapViewToScene(QPointF(col + 0.5, row + 0.5))
+
+    def pixel_at_scene_pos(self, pos: QPointF) -> tuple[int, int] | None:
+        """(row, col) under a scene position, or None when it is over no panel."""
+        for p in self.panels.values():
+            if not p.isVisible():
+                continue
+            if p.vb.sceneBoundingRect().contains(pos):
+                v = p.vb.mapSceneToView(pos)
+                return math.floor(v.y()), math.floor(v.x())
+        return None
+
+    def on_mouse_moved(self, event: Any) -> None:
+        """The SignalProxy slot: ``event`` is ``(scene_pos,)``."""
+        pos = event[0] if isinstance(event, tuple | list) else event
+        hit = self.pixel_at_scene_pos(pos)
+        if hit is None or self.data is None:
+            for p in self.panels.values():
+                p.vline.hide()
+                p.hline.hide()
+            self.cursorLeft.emit()
+            return
+        row, col = hit
+        rows, cols = self.data.shape
+        inside = 0 <= row < rows and 0 <= col < cols
+        for p in self.panels.values():
+            p.vline.setVisible(inside)
+            p.hline.setVisible(inside)
+            if inside:
+                p.vline.setPos(col + 0.5)
+                p.hline.setPos(row + 0.5)
+        if inside:
+            self.cursorMoved.emit(row, col)
+        else:
+            self.cursorLeft.emit()
+
+    # ------------------------------------------------------------------ tools
+    def reset_tools(self) -> None:
+        """Line across the middle row, rectangle over the central half."""
+        if self.data is None:
+            return
+        rows, cols = self.data.shape
+        y = rows / 2
+        self.set_line((0.5, y), (cols - 0.5, y))
+        self.set_rect(cols / 4, rows / 4, cols / 2, rows / 2)
+
+    def set_tool_visible(self, tool: str, visible: bool) -> None:
+        self.tools_visible[tool] = visible
+        for p in self.panels.values():
+            (p.line_roi if tool == "line" else p.rect_roi).setVisible(visible)
+
+    def set_line(self, p0: tuple[float, float], p1: tuple[float, float]) -> None:
+        roi = self.panels[SEM].line_roi
+        state = roi.getState()
+        state["pos"] = pg.Point(0, 0)
+        state["points"] = [pg.Point(*p0), pg.Point(*p1)]
+        roi.setState(state)  # mirrored and signalled by _on_line_moved
+
+    def line(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        roi = self.panels[SEM].line_roi
+        pts = [roi.mapToParent(p) for p in roi.listPoints()]
+        return (pts[0].x(), pts[0].y()), (pts[1].x(), pts[1].y())
+
+    def set_rect(self, x: float, y: float, w: float, h: float) -> None:
+        roi = self.panels[SEM].rect_roi
+        roi.setPos((x, y), update=False, finish=False)
+        roi.setSize((w, h))
+
+    def rect(self) -> tuple[float, float, float, float]:
+        roi = self.panels[SEM].rect_roi
+        pos, size = roi.pos(), roi.size()
+        return pos.x(), pos.y(), size.x(), size.y()
+
+    def _on_line_moved(self, roi: pg.LineSegmentROI) -> None:
+        if self._mirroring:
+            return
+        self._mirroring = True
+        try:
+            state = roi.getState()
+            for p in self.panels.values():
+                if p.line_roi is not roi:
+                    p.line_roi.setState(state)
+        finally:
+            self._mirroring = False
+        pts = [roi.mapToParent(p) for p in roi.listPoints()]
+        self.lineChanged.emit(((pts[0].x(), pts[0].y()), (pts[1].x(), pts[1].y())))
+
+    def _on_rect_moved(self, roi: pg.RectROI) -> None:
+        if self._mirroring:
+            return
+        self._mirroring = True
+        try:
+            state = roi.getState()
+            for p in self.panels.values():
+                if p.rect_roi is not roi:
+                    p.rect_roi.setState(state)
+        finally:
+            self._mirroring = False
+        pos, size = roi.pos(), roi.size()
+        self.rectChanged.emit((pos.x(), pos.y(), size.x(), size.y()))
+
+    def center_on(self, row: float, col: float) -> None:
+        """Centre every panel on (row, col) keeping the zoom (they are linked)."""
+        vb = self.panels[SEM].vb
+        (x0, x1), (y0, y1) = vb.viewRange()
+        w, h = x1 - x0, y1 - y0
+        vb.setRange(xRange=(col - w / 2, col + w / 2), yRange=(row - h / 2, row + h / 2), padding=0)

@@ -1,0 +1,109 @@
+"""Line profiles: sampling an array along a segment, and the profile plot."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import pyqtgraph as pg
+from scipy import ndimage as ndi
+
+Point = tuple[float, float]
+
+
+def line_positions(p0: Point, p1: Point, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Sample positions (x, y) in view coordinates from ``p0`` to ``p1`` (both included).
+
+    ``n`` defaults to one sample per pixel of length (at least 2).
+    """
+    (x0, y0), (x1, y1) = p0, p1
+    length = math.hypot(x1 - x0, y1 - y0)
+    if n is None:
+        n = max(2, math.ceil(length) + 1)
+    t = np.linspace(0.0, 1.0, n)
+    return x0 + t * (x1 - x0), y0 + t * (y1 - y0)
+
+
+def sample_line(array: np.ndarray, p0: Point, p1: Point, n: int | None = None) -> np.ndarray:
+    """Bilinear samples of a (rows, cols) array along the segment ``p0`` -> ``p1``.
+
+    Points are in the image's view coordinates (x = column, y = row; pixel (r, c) covers
+    ``[c, c+1) x [r, r+1)``, so its centre is at (c + 0.5, r + 0.5)). Positions outside the
+    image take the nearest edge value. Returns float64 of length ``n``.
+    """
+    xs, ys = line_positions(p0, p1, n)
+    coords = np.vstack([ys - 0.5, xs - 0.5])
+    return ndi.map_coordinates(
+        np.asarray(array, dtype=np.float64), coords, order=1, mode="nearest", prefilter=False
+    )
+
+
+def line_distances(p0: Point, p1: Point, n: int | None = None) -> np.ndarray:
+    """Distance (px) of each sample of :func:`line_positions` from ``p0``."""
+    xs, ys = line_positions(p0, p1, n)
+    return np.hypot(xs - xs[0], ys - ys[0])
+
+
+class ProfilePlot(pg.PlotWidget):
+    """Depth and truth along the line (left axis) and SEM intensity (right axis)."""
+
+    def __init__(self, parent: object = None) -> None:
+        super().__init__(parent=parent)
+        pi = self.getPlotItem()
+        pi.showGrid(x=True, y=True, alpha=0.25)
+        pi.addLegend(offset=(-10, 10), brush=pg.mkBrush(32, 33, 36, 210), labelTextSize="8pt")
+        pi.setLabel("bottom", "distance along line (px)")
+        pi.setLabel("left", "depth (DU)")
+        pi.showAxis("right")
+        pi.setLabel("right", "SEM intensity (raw)")
+        self.sem_view = pg.ViewBox()
+        pi.scene().addItem(self.sem_view)
+        pi.getAxis("right").linkToView(self.sem_view)
+        self.sem_view.setXLink(pi)
+        pi.vb.sigResized.connect(self._sync_views)
+        self.depth_curve = pi.plot(pen=pg.mkPen("#4fc3f7", width=2), name="predicted depth")
+        self.truth_curve = pi.plot(
+            pen=pg.mkPen("#ffb74d", width=2, style=pg.QtCore.Qt.PenStyle.DashLine),
+            name="true depth",
+        )
+        self.sem_curve = pg.PlotDataItem(pen=pg.mkPen((200, 200, 200, 160), width=1))
+        self.sem_view.addItem(self.sem_curve)
+        if pi.legend is not None:
+            pi.legend.addItem(self.sem_curve, "SEM intensity (right axis)")
+        self.values: dict[str, np.ndarray | None] = {}
+
+    def _sync_views(self) -> None:
+        self.sem_view.setGeometry(self.getPlotItem().vb.sceneBoundingRect())
+        self.sem_view.linkedViewChanged(self.getPlotItem().vb, self.sem_view.XAxis)
+
+    def set_profile(
+        self,
+        distance: np.ndarray,
+        curves: Mapping[str, np.ndarray | None],
+        *,
+        distance_unit: str = "px",
+        depth_unit: str = "DU",
+    ) -> None:
+        """Show the sampled curves (keys ``depth``, ``truth``, ``sem``)."""
+        self.values = {"distance": distance, **curves}
+        pi = self.getPlotItem()
+        pi.setLabel("bottom", f"distance along line ({distance_unit})")
+        pi.setLabel("left", f"depth ({depth_unit})")
+        for key, curve in (
+            ("depth", self.depth_curve),
+            ("truth", self.truth_curve),
+            ("sem", self.sem_curve),
+        ):
+            y = curves.get(key)
+            if y is None:
+                curve.setData([], [])
+            else:
+                curve.setData(distance, y)
+        self.sem_view.enableAutoRange()
+        pi.enableAutoRange()
+
+    def clear_profile(self) -> None:
+        self.values = {}
+        for curve in (self.depth_curve, self.truth_curve, self.sem_curve):
+            curve.setData([], [])

@@ -1,0 +1,1 @@
+"""Dock widgets: batch queue, model panel, holes table, ROI statistics, log."""

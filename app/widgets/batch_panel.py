@@ -1,0 +1,225 @@
+"""The batch queue: a table of files with their status, a progress bar with Cancel, a summary.
+
+The table is a ``QTableView`` over :class:`QueueModel` (rows read from :class:`AppState`), so
+a finished image updates one row without re-measuring the others (the GUI stays responsive
+over batches of thousands of files); the summary line and progress bar are refreshed at most
+every 100 ms.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..state import CANCELLED, DONE, FAILED, RUNNING, AppState, QueueRow
+
+COLUMNS = ("File", "Status", "Mean (DU)", "RMSE (DU)", "Time (s)")
+COLUMN_WIDTHS = (None, 72, 76, 76, 58)
+STATUS_COLOURS = {
+    DONE: "#43a047",
+    FAILED: "#e53935",
+    RUNNING: "#1e88e5",
+    CANCELLED: "#9e9e9e",
+}
+_Index = QModelIndex | QPersistentModelIndex
+
+
+def row_texts(row: QueueRow) -> tuple[str, str, str, str, str]:
+    status = f"failed: {row.error}" if row.status == FAILED and row.error else row.status
+    return (
+        row.source.name,
+        status,
+        "" if row.mean_depth is None else f"{row.mean_depth:.2f}",
+        "" if row.rmse is None else f"{row.rmse:.3f}",
+        "" if row.seconds is None else f"{row.seconds:.2f}",
+    )
+
+
+class QueueModel(QAbstractTableModel):
+    """A read-only table model over ``AppState.rows``."""
+
+    def __init__(self, state: AppState, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self._shown = 0
+        state.rowsAdded.connect(self._on_rows_added)
+        state.rowChanged.connect(self._on_row_changed)
+        state.rowsCleared.connect(self._on_cleared)
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else self._shown
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal:
+            if role == Qt.ItemDataRole.DisplayRole:
+                return COLUMNS[section]
+            if role == Qt.ItemDataRole.ToolTipRole and section == 2:
+                return "Mean predicted depth of the image (DU)"
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= self._shown:
+            return None
+        row = self.state.rows[index.row()]
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return row_texts(row)[col]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return str(row.source) if col == 0 else (row.error or row.status)
+        if role == Qt.ItemDataRole.ForegroundRole and col == 1:
+            colour = STATUS_COLOURS.get(row.status)
+            return QBrush(QColor(colour)) if colour else None
+        if role == Qt.ItemDataRole.TextAlignmentRole and col >= 2:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.UserRole:
+            return row.row_id
+        return None
+
+    def _on_rows_added(self, first: int, count: int) -> None:
+        self.beginInsertRows(QModelIndex(), first, first + count - 1)
+        self._shown = len(self.state.rows)
+        self.endInsertRows()
+
+    def _on_row_changed(self, index: int) -> None:
+        if 0 <= index < self._shown:
+            self.dataChanged.emit(self.index(index, 0), self.index(index, len(COLUMNS) - 1))
+
+    def _on_cleared(self) -> None:
+        self.beginResetModel()
+        self._shown = 0
+        self.endResetModel()
+
+
+class BatchPanel(QWidget):
+    """Shows :class:`AppState` rows; emits ``rowActivated(row_id)`` when one is clicked."""
+
+    rowActivated = Signal(int)
+    cancelRequested = Signal()
+    clearRequested = Signal()
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.model = QueueModel(state, self)
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(20)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        header = self.table.horizontalHeader()
+        for c, width in enumerate(COLUMN_WIDTHS):
+            if width is None:
+                header.setSectionResizeMode(c, QHeaderView.ResizeMode.Stretch)
+            else:
+                header.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
+                self.table.setColumnWidth(c, width)
+        self.table.clicked.connect(self._on_clicked)
+        self.table.activated.connect(self._on_clicked)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("%v / %m")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancelRequested)
+        self.clear_button = QPushButton("Clear")
+        self.clear_button.setToolTip("Remove every row (and the results kept in memory)")
+        self.clear_button.clicked.connect(self.clearRequested)
+        self.summary = QLabel("No files queued.")
+        self.summary.setWordWrap(True)
+        bar = QHBoxLayout()
+        bar.addWidget(self.progress, 1)
+        bar.addWidget(self.cancel_button)
+        bar.addWidget(self.clear_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(bar)
+        layout.addWidget(self.summary)
+        self._pending_progress: tuple[int, int] | None = None
+        self._refresh = QTimer(self)
+        self._refresh.setSingleShot(True)
+        self._refresh.setInterval(100)
+        self._refresh.timeout.connect(self.flush)
+        state.rowsAdded.connect(self._schedule)
+        state.rowChanged.connect(self._schedule)
+        state.rowsCleared.connect(self.update_summary)
+
+    # ------------------------------------------------------------------ coalesced refresh
+    def _schedule(self, *_args: Any) -> None:
+        if not self._refresh.isActive():
+            self._refresh.start()
+
+    def flush(self) -> None:
+        """Apply pending progress and summary updates now."""
+        self._refresh.stop()
+        if self._pending_progress is not None:
+            done, total = self._pending_progress
+            self._pending_progress = None
+            self.progress.setRange(0, max(total, 1))
+            self.progress.setValue(min(done, max(total, 1)))
+        self.update_summary()
+
+    def update_summary(self) -> None:
+        text = self.state.summary_text() if self.state.rows else "No files queued."
+        if text != self.summary.text():
+            self.summary.setText(text)
+
+    def set_progress(self, done: int, total: int) -> None:
+        self._pending_progress = (done, total)
+        if done >= total:
+            self.flush()
+        else:
+            self._schedule()
+
+    def set_running(self, running: bool) -> None:
+        self.cancel_button.setEnabled(running)
+        if not running:
+            self.flush()
+
+    def select_row_id(self, row_id: int) -> None:
+        try:
+            index = self.state.index_of(row_id)
+        except KeyError:
+            return
+        self.table.blockSignals(True)
+        self.table.selectRow(index)
+        self.table.blockSignals(False)
+        self.table.scrollTo(self.model.index(index, 0))
+
+    def status_text(self, index: int) -> str:
+        value = self.model.data(self.model.index(index, 1))
+        return "" if value is None else str(value)
+
+    def _on_clicked(self, index: QModelIndex) -> None:
+        if index.isValid() and 0 <= index.row() < len(self.state.rows):
+            self.rowActivated.emit(self.state.rows[index.row()].row_id)

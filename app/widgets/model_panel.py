@@ -1,0 +1,149 @@
+"""The model panel: the loaded model's card, Load Model..., and the device choice."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+DEVICE_LABELS = (("auto", "Auto"), ("cpu", "CPU"), ("cuda", "CUDA"), ("mps", "MPS"))
+
+
+def _get(card: Mapping[str, Any], *keys: str) -> Any:
+    cur: Any = card
+    for k in keys:
+        if not isinstance(cur, Mapping) or k not in cur:
+            return None
+        cur = cur[k]
+    return cur
+
+
+def _num(v: Any, unit: str = "", digits: int = 3) -> str:
+    if v is None:
+        return "unknown"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}{(' ' + unit) if unit else ''}"
+    return f"{v}{(' ' + unit) if unit else ''}"
+
+
+def card_rows(card: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """(label, text) pairs summarising a model card for display."""
+    if not card:
+        return [("Model", "no model loaded")]
+    arch = _get(card, "architecture", "name") or "unknown"
+    cfg = _get(card, "architecture", "config") or {}
+    if isinstance(cfg, Mapping) and cfg:
+        arch += " (" + ", ".join(f"{k}={v}" for k, v in cfg.items()) + ")"
+    size = _get(card, "input", "size")
+    size_text = f"{size[0]} x {size[1]} px (rows x cols)" if size else "unknown"
+    data = _get(card, "training", "data") or {}
+    data_text = "unknown"
+    if isinstance(data, Mapping) and data:
+        bits = []
+        if data.get("root"):
+            bits.append(str(data["root"]))
+        if data.get("n_train") is not None:
+            bits.append(f"{data['n_train']} train / {data.get('n_val', '?')} val")
+        if data.get("hash"):
+            bits.append(f"hash {str(data['hash'])[:12]}")
+        data_text = ", ".join(bits) or "unknown"
+    metrics = _get(card, "metrics") or {}
+    metric_bits = []
+    if isinstance(metrics, Mapping):
+        for key, label in (
+            ("val_rmse_per_image", "val RMSE per image"),
+            ("val_rmse_pooled", "val RMSE pooled"),
+        ):
+            if metrics.get(key) is not None:
+                metric_bits.append(f"{label} {_num(metrics[key], 'DU')}")
+    nm_du = _get(card, "output", "nm_per_depth_unit")
+    rows = [
+        ("Model", str(card.get("id", "unnamed"))),
+        ("Architecture", arch),
+        ("Training data", data_text),
+        ("Preset", str(_get(card, "training", "preset") or "unknown")),
+        ("Metrics", "; ".join(metric_bits) or "none recorded"),
+        ("Input size", size_text),
+        ("Pixel size", _num(_get(card, "input", "pixel_size_nm"), "nm")),
+        ("Depth scale", "unknown (DU only)" if nm_du is None else f"{nm_du:g} nm per DU"),
+        ("Fast path", str(_get(card, "inference", "fast_path") or "fp32")),
+    ]
+    return rows
+
+
+class ModelPanel(QWidget):
+    """Emits ``loadRequested`` (Load Model...) and ``deviceChanged(name)``."""
+
+    loadRequested = Signal()
+    deviceChanged = Signal(str)
+
+    def __init__(self, available: Mapping[str, bool], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.card_view = QTextBrowser()
+        self.card_view.setOpenLinks(False)
+        self.path_label = QLabel("")
+        self.path_label.setWordWrap(True)
+        self.load_button = QPushButton("Load Model...")
+        self.load_button.clicked.connect(self.loadRequested)
+        self.device_combo = QComboBox()
+        self.device_combo.setToolTip("Where inference runs (unavailable devices are disabled)")
+        for name, label in DEVICE_LABELS:
+            self.device_combo.addItem(label, name)
+            if not available.get(name, name == "auto"):
+                i = self.device_combo.count() - 1
+                item = self.device_combo.model().item(i)  # type: ignore[attr-defined]
+                item.setEnabled(False)
+                item.setToolTip(f"{label} is not available on this machine")
+        self.device_combo.currentIndexChanged.connect(self._on_device)
+        self.actual_device = QLabel("")
+        form = QFormLayout()
+        form.addRow("Device:", self.device_combo)
+        form.addRow("In use:", self.actual_device)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.load_button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(buttons)
+        layout.addLayout(form)
+        layout.addWidget(self.card_view, 1)
+        layout.addWidget(self.path_label)
+        self.set_card(None)
+
+    def set_card(self, card: Mapping[str, Any] | None, path: str = "", device: str = "") -> None:
+        rows = card_rows(card)
+        body = "".join(
+            f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(v)}</td></tr>" for k, v in rows
+        )
+        self.card_view.setHtml(f"<table cellspacing='3'>{body}</table>")
+        self.path_label.setText(path)
+        self.actual_device.setText(device or ("–" if card is None else ""))
+
+    def device(self) -> str:
+        return str(self.device_combo.currentData())
+
+    def set_device(self, name: str) -> None:
+        i = self.device_combo.findData(name)
+        if i < 0:
+            return
+        item = self.device_combo.model().item(i)  # type: ignore[attr-defined]
+        if not item.isEnabled():
+            return
+        self.device_combo.blockSignals(True)
+        self.device_combo.setCurrentIndex(i)
+        self.device_combo.blockSignals(False)
+
+    def _on_device(self, _index: int) -> None:
+        self.deviceChanged.emit(self.device())

@@ -1,0 +1,125 @@
+"""Render the main window offscreen on the bundled samples to ``docs/screenshots/main_window.png``.
+
+Shows an SEM crop with its predicted depth, true depth and error map, a line profile across
+the hole, the batch queue and the model card. Uses the bundled default model, or ``--model``;
+without either it falls back to a random-initialised tiny model (the picture then shows the
+layout only, and says so on stderr). Settings go to a temporary folder.
+
+    python scripts/screenshot.py [--out docs/screenshots/main_window.png] [--model PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _wait(app: object, predicate: Callable[[], bool], timeout: float = 120.0) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the window did not reach the expected state in time")
+        QApplication.processEvents()
+        time.sleep(0.01)
+
+
+def _fallback_model(folder: Path) -> Path:
+    import torch
+
+    from core.models import create_model, save_checkpoint
+
+    torch.manual_seed(0)
+    print("screenshot: no default model; using a random-initialised tiny model", file=sys.stderr)
+    card = {
+        "id": "untrained-demo",
+        "input": {"normalization": "dtype-range-0-1", "size": [72, 48], "pixel_size_nm": None},
+        "output": {"range": [0, 255], "unit": "DU", "convention": "deeper = smaller"},
+        "inference": {"fast_path": "fp32"},
+    }
+    return save_checkpoint(folder / "demo", create_model("unet", levels=2, base_width=8), card)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots" / "main_window.png")
+    p.add_argument("--model", type=Path, default=None)
+    p.add_argument("--sample", default="hole_1", help="stem of the sample to show [hole_1]")
+    p.add_argument("--width", type=int, default=1400)
+    p.add_argument("--height", type=int, default=900)
+    args = p.parse_args(argv)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from app.dialogs.error_dialog import ErrorReporter
+    from app.main_window import MainWindow
+    from app.state import make_settings
+    from app.views.image_view import configure_runtime
+    from core import resources
+    from core.batch import SKIP_STEM_SUFFIXES
+
+    configure_runtime()
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    tmp = Path(tempfile.mkdtemp(prefix="semdepth-shot-"))
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp))
+    model = args.model or resources.default_model_path()
+    if not Path(model).is_file():
+        model = _fallback_model(tmp)
+    problems: list[str] = []
+    reporter = ErrorReporter(log_dir=tmp, show_dialog=lambda t, m, d: problems.append(f"{t}: {m}"))
+    win = MainWindow(model_path=Path(model), settings=make_settings(), error_reporter=reporter)
+    win.resize(args.width, args.height)
+    win.show()
+    _wait(app, lambda: win.predictor is not None or bool(problems))
+    samples = [
+        s
+        for s in resources.sample_images()
+        if s.stem.startswith("hole") and not s.stem.lower().endswith(SKIP_STEM_SUFFIXES)
+    ]
+    if not samples:
+        raise SystemExit("screenshot: no hole_* sample images found in resources/samples")
+    win.open_paths(samples)
+    _wait(
+        app,
+        lambda: (
+            len(win.state.rows) == len(samples)
+            and all(r.status in ("done", "failed") for r in win.state.rows)
+            and not win.batch.busy
+        ),
+    )
+    if problems:
+        raise SystemExit("screenshot: " + "; ".join(problems))
+    target = next((r for r in win.state.rows if r.source.stem == args.sample), win.state.rows[0])
+    win.show_row(target.row_id)
+    _wait(app, lambda: win.state.current is not None and win.state.current.row_id == target.row_id)
+    assert win.state.current is not None
+    rows, cols = win.state.current.shape
+    # a profile across the hole, through its centre
+    win.view.set_line((2.5, rows * 0.5 + 0.5), (cols - 2.5, rows * 0.5 + 0.5))
+    win.view.on_mouse_moved((win.view.scene_pos_of_pixel(rows // 2, cols // 2, "depth"),))
+    win.statusBar().clearMessage()  # show the cursor readout, not the last transient message
+    for _ in range(20):
+        app.processEvents()
+        time.sleep(0.02)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    ok = win.grab().save(str(args.out), "PNG")
+    win.close()
+    reporter.close()
+    if not ok:
+        raise SystemExit(f"screenshot: could not write {args.out}")
+    print(f"wrote {args.out} ({args.width}x{args.height}, model {win.predictor.model_id})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
