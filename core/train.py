@@ -842,6 +842,19 @@ def bf16_supported(device: torch.device) -> bool:
     return False
 
 
+def portable_path(path: Path) -> str:
+    """``path`` relative to the working folder when inside it (POSIX form), else absolute.
+
+    Model cards travel with the model to other machines: a path relative to where
+    training ran says where the data was without naming this machine's folders.
+    """
+    p = Path(path).resolve()
+    try:
+        return p.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(p)
+
+
 def _channels_last(module: nn.Module) -> None:
     module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
@@ -1359,7 +1372,7 @@ class _Trainer:
                 "preset": cfg.preset,
                 "command": self.command,
                 "data": {
-                    "root": str(cfg.data.resolve()),
+                    "root": portable_path(cfg.data),
                     "hash": self.data_hash,
                     "n_train": len(self.split.train),
                     "n_val": len(self.split.val),
@@ -1700,7 +1713,7 @@ def _train_baseline(
             "preset": BASELINE_PRESET,
             "command": config.command or _default_command(),
             "data": {
-                "root": str(config.data.resolve()),
+                "root": portable_path(config.data),
                 "hash": dataset_hash(records),
                 "n_train": len(split.train),
                 "n_val": len(split.val),

@@ -132,3 +132,13 @@ def test_plot_curves_draws_a_png() -> None:
             assert im.format == "PNG" and im.size == (960, 380)
             if history:  # the curves put colour on the white canvas
                 assert len(im.getcolors(100000) or []) > 3
+
+
+def test_portable_path_is_relative_inside_the_working_folder(tmp_path, monkeypatch) -> None:
+    from core.train import portable_path
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "sim").mkdir(parents=True)
+    assert portable_path(tmp_path / "data" / "sim") == "data/sim"
+    outside = tmp_path.parent
+    assert portable_path(outside) == str(outside.resolve())
