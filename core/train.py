@@ -1407,7 +1407,9 @@ class _Trainer:
                 "augment": cfg.augment,
             },
             "metrics": _jsonable(dict(metrics)),
-            "inference": {"fast_path": "bf16-channels-last" if self.amp else "fp32"},
+            # The inference fast path is an inference-time measurement (bench/speed.py), not
+            # the training precision: "auto" lets the Predictor pick for the machine it runs on.
+            "inference": {"fast_path": "auto"},
         }
         return card
 
