@@ -30,10 +30,11 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -360,7 +361,8 @@ def planned_outputs(
     return plan
 
 
-def _refuse_existing(paths: Iterable[Path]) -> None:
+def refuse_existing(paths: Iterable[Path]) -> None:
+    """``OutputExistsError`` naming the first of ``paths`` that exists."""
     from core.io.atomic import OutputExistsError
 
     for p in paths:
@@ -392,7 +394,7 @@ def write_outputs(
     out.mkdir(parents=True, exist_ok=True)
     plan = planned_outputs(out, stem, fmts, holes=result.holes is not None)
     if not overwrite:
-        _refuse_existing(plan.values())
+        refuse_existing(plan.values())
     desc = result.description()
     desc["product_version"] = __version__
     px = result.sem.pixel_size_nm
@@ -494,13 +496,29 @@ def summary_row(item: BatchItem) -> list[str]:
 
 
 class SummaryWriter:
-    """Keeps the summary rows (strings only) and rewrites the CSV atomically now and then."""
+    """Keeps the summary rows (strings only) and rewrites the CSV atomically now and then.
 
-    def __init__(self, out_dir: Path, *, overwrite: bool, interval_s: float = 5.0) -> None:
+    The file is ``out_dir/summary.csv``, or without ``overwrite`` the first of
+    ``summary_2.csv``, ``summary_3.csv``... that does not exist yet; it is claimed (written
+    with the header) at once. ``columns`` and ``row`` (item -> one string per column) default
+    to the prediction summary's.
+    """
+
+    def __init__(
+        self,
+        out_dir: Path,
+        *,
+        overwrite: bool,
+        interval_s: float = 5.0,
+        columns: Sequence[str] = SUMMARY_COLUMNS,
+        row: Callable[[Any], list[str]] = summary_row,
+    ) -> None:
         from core.io.atomic import OutputExistsError
 
         self.rows: list[list[str]] = []
         self.interval_s = interval_s
+        self.columns = tuple(columns)
+        self._row = row
         self._last = 0.0
         name = out_dir / "summary.csv"
         k = 2
@@ -520,13 +538,13 @@ class SummaryWriter:
             open(tmp, "w", newline="", encoding="utf-8") as fh,
         ):
             w = csv.writer(fh)
-            w.writerow(SUMMARY_COLUMNS)
+            w.writerow(self.columns)
             w.writerows(self.rows)
         self._last = time.monotonic()
         return path
 
-    def add(self, item: BatchItem) -> None:
-        self.rows.append(summary_row(item))
+    def add(self, item: Any) -> None:
+        self.rows.append(self._row(item))
         if time.monotonic() - self._last >= self.interval_s:
             self.flush()
 
@@ -540,6 +558,104 @@ def read_summary(path: str | Path) -> list[dict[str, str]]:
 
 
 # --------------------------------------------------------------------------- the loop
+CANCELLED_MESSAGE = "cancelled before this file was finished"
+
+
+class ItemRecord(Protocol):
+    """What :func:`capture_failure` and :func:`run_items` need of a per-input item."""
+
+    status: str
+    error: str | None
+    seconds: float
+
+
+ItemT = TypeVar("ItemT", bound=ItemRecord)
+
+
+@contextmanager
+def capture_failure(item: ItemRecord, path: Path, logger: logging.Logger) -> Iterator[None]:
+    """Run one input's work; turn its failure into ``item``'s status and error (a bad file
+    must never stop the batch) and set ``item.seconds`` to the time spent.
+
+    ``Cancelled`` -> status ``cancelled``; ``SemReadError``, ``FileExistsError``,
+    ``ValueError``, ``OSError`` -> ``error = str(exc)``; any other ``Exception`` is logged
+    on ``logger`` with its traceback -> ``error = "Type: message"``. Status is left as the
+    work set it otherwise (items start as ``failed`` and the work sets ``done`` last).
+    ``BaseException`` (``KeyboardInterrupt``) passes through.
+    """
+    from core.io import SemReadError
+
+    t0 = time.perf_counter()
+    try:
+        yield
+    except Cancelled:
+        item.status, item.error = "cancelled", CANCELLED_MESSAGE
+    except (SemReadError, FileExistsError, ValueError, OSError) as exc:
+        item.error = str(exc)
+    except Exception as exc:
+        logger.exception("unexpected error on %s", path)
+        item.error = f"{type(exc).__name__}: {exc}"
+    item.seconds = time.perf_counter() - t0
+
+
+@dataclass
+class ItemsRun(Generic[ItemT]):
+    """What :func:`run_items` did: the items in input order and their counts."""
+
+    items: list[ItemT]
+    n_done: int
+    n_failed: int
+    cancelled: bool
+
+
+def run_items(
+    paths: Sequence[Path],
+    process: Callable[[int, Path], ItemT],
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    on_item: Callable[[ItemT], None] | None = None,
+    release: Callable[[ItemT], None] | None = None,
+    writer: SummaryWriter | None = None,
+) -> ItemsRun[ItemT]:
+    """The batch loop shared by :func:`run_batch` and :func:`core.denoise.denoise_batch`.
+
+    ``process(index, path)`` makes each item (never raising for a bad input); then
+    ``on_item(item)``, ``release(item)`` (drop its arrays), the item goes to ``writer``
+    and one progress report. Stops before the next input once ``cancel`` is set, and after
+    an item that came back ``cancelled``. ``writer`` is flushed at the end, also on an
+    exception.
+    """
+    run: ItemsRun[ItemT] = ItemsRun([], 0, 0, False)
+    total = len(paths)
+    report(progress, 0, total, "")
+    try:
+        for index, path in enumerate(paths):
+            if cancel is not None and cancel.cancelled:
+                run.cancelled = True
+                break
+            item = process(index, path)
+            if item.status == "done":
+                run.n_done += 1
+            elif item.status == "failed":
+                run.n_failed += 1
+            if on_item is not None:
+                on_item(item)
+            if release is not None:
+                release(item)
+            run.items.append(item)
+            if writer is not None:
+                writer.add(item)
+            report(progress, index + 1, total, path.name)
+            if item.status == "cancelled":
+                run.cancelled = True
+                break
+    finally:
+        if writer is not None:
+            writer.flush()
+    return run
+
+
 def _stats(result: PredictionResult) -> dict[str, Any]:
     d = result.depth
     return {
@@ -572,11 +688,10 @@ def _process(
 ) -> BatchItem:
     from core.io import SemReadError, read_depth
 
-    t0 = time.perf_counter()
     item = BatchItem(index, path, "failed", None, None, None, None, {}, 0.0)
-    try:
+    with capture_failure(item, path, log):
         if out_dir is not None and not overwrite:
-            _refuse_existing(planned_outputs(out_dir, stem, formats, holes=False).values())
+            refuse_existing(planned_outputs(out_dir, stem, formats, holes=False).values())
         result = predictor.predict(path, mode=mode, tta=tta, cancel=cancel)
         item.result = result
         item.stats = _stats(result)
@@ -605,15 +720,8 @@ def _process(
                 result, out_dir, formats=formats, stem=stem, overwrite=overwrite
             )
         item.status = "done"
-    except Cancelled:
-        item.status, item.error = "cancelled", "cancelled before this file was finished"
+    if item.status == "cancelled":
         item.result = None
-    except (SemReadError, FileExistsError, ValueError, OSError) as exc:
-        item.error = str(exc)
-    except Exception as exc:  # a bad file must never stop the batch
-        log.exception("unexpected error on %s", path)
-        item.error = f"{type(exc).__name__}: {exc}"
-    item.seconds = time.perf_counter() - t0
     return item
 
 
@@ -652,47 +760,38 @@ def run_batch(
     _gt_index.cache_clear()
     namer = StemNamer(paths)
     writer = SummaryWriter(out, overwrite=overwrite) if out is not None else None
-    summary = BatchSummary([], 0, 0, False, writer.path if writer else None)
-    total = len(paths)
-    report(progress, 0, total, "")
-    try:
-        for index, path in enumerate(paths):
-            if cancel is not None and cancel.cancelled:
-                summary.cancelled = True
-                break
-            item = _process(
-                index,
-                path,
-                predictor,
-                out,
-                namer(path),
-                formats=fmts,
-                gt_dir=gt_dir,
-                mode=mode,
-                tta=tta,
-                overwrite=overwrite,
-                cancel=cancel,
-            )
-            if item.status == "done":
-                summary.n_done += 1
-            elif item.status == "failed":
-                summary.n_failed += 1
-            if on_item is not None:
-                on_item(item)
-            if not keep_results:
-                item.result = None
-                item.ground_truth = None
-            summary.items.append(item)
-            if writer is not None:
-                writer.add(item)
-            report(progress, index + 1, total, path.name)
-            if item.status == "cancelled":
-                summary.cancelled = True
-                break
-    finally:
-        if writer is not None:
-            writer.flush()
-    return summary
+
+    def process(index: int, path: Path) -> BatchItem:
+        return _process(
+            index,
+            path,
+            predictor,
+            out,
+            namer(path),
+            formats=fmts,
+            gt_dir=gt_dir,
+            mode=mode,
+            tta=tta,
+            overwrite=overwrite,
+            cancel=cancel,
+        )
+
+    def release(item: BatchItem) -> None:
+        item.result = None
+        item.ground_truth = None
+
+    run = run_items(
+        paths,
+        process,
+        progress=progress,
+        cancel=cancel,
+        on_item=on_item,
+        release=None if keep_results else release,
+        writer=writer,
+    )
+    return BatchSummary(
+        run.items, run.n_done, run.n_failed, run.cancelled, writer.path if writer else None
+    )
 
 
 def summary_counts(items: Sequence[BatchItem]) -> Mapping[str, int]:

@@ -41,7 +41,7 @@ from core.models.noise2self import (
     invariant_forward,
     masked_mse,
 )
-from core.progress import Cancelled, CancelToken, ProgressCallback, report
+from core.progress import CancelToken, ProgressCallback, report
 
 log = logging.getLogger(__name__)
 
@@ -457,36 +457,16 @@ def planned_denoise_outputs(out_dir: Path, stem: str, formats: Sequence[str]) ->
     return plan
 
 
-def _write_summary(path: Path, items: Sequence[DenoiseItem]) -> None:
-    from core.io.atomic import atomic_write
-
-    with (
-        atomic_write(path, overwrite=True) as tmp,
-        open(tmp, "w", newline="", encoding="utf-8") as fh,
-    ):
-        w = csv.writer(fh)
-        w.writerow(SUMMARY_COLUMNS)
-        for it in items:
-            w.writerow(
-                [
-                    str(it.source),
-                    it.status,
-                    it.error or "",
-                    "" if it.shape is None else it.shape[0],
-                    "" if it.shape is None else it.shape[1],
-                    f"{it.seconds:.3f}",
-                    ";".join(p.name for p in it.outputs.values()),
-                ]
-            )
-
-
-def _summary_path(out_dir: Path, overwrite: bool) -> Path:
-    path = out_dir / "summary.csv"
-    k = 2
-    while path.exists() and not overwrite:
-        path = out_dir / f"summary_{k}.csv"
-        k += 1
-    return path
+def _summary_row(it: DenoiseItem) -> list[str]:
+    return [
+        str(it.source),
+        it.status,
+        it.error or "",
+        "" if it.shape is None else str(it.shape[0]),
+        "" if it.shape is None else str(it.shape[1]),
+        f"{it.seconds:.3f}",
+        ";".join(p.name for p in it.outputs.values()),
+    ]
 
 
 def _denoise_one(
@@ -501,17 +481,14 @@ def _denoise_one(
     overwrite: bool,
     cancel: CancelToken | None,
 ) -> DenoiseItem:
-    from core.io import SemReadError, read_sem, write_depth_png, write_depth_tiff
-    from core.io.atomic import OutputExistsError
+    from core.batch import capture_failure, refuse_existing
+    from core.io import read_sem, write_depth_png, write_depth_tiff
 
-    t0 = time.perf_counter()
     item = DenoiseItem(index, path, "failed", None, {}, 0.0)
-    try:
+    with capture_failure(item, path, log):
         plan = planned_denoise_outputs(out_dir, stem, formats) if out_dir is not None else {}
         if not overwrite:
-            for p in plan.values():
-                if p.exists():
-                    raise OutputExistsError(p)
+            refuse_existing(plan.values())
         img = read_sem(path)
         item.shape = img.shape
         den = denoiser.denoise(img.normalized(), invariant=invariant)
@@ -539,14 +516,6 @@ def _denoise_one(
             else:
                 item.outputs[kind] = write_depth_png(target, den * 255.0, overwrite=overwrite)
         item.status = "done"
-    except Cancelled:
-        item.status, item.error = "cancelled", "cancelled before this file was finished"
-    except (SemReadError, FileExistsError, ValueError, OSError) as exc:
-        item.error = str(exc)
-    except Exception as exc:  # a bad file must never stop the batch
-        log.exception("unexpected error on %s", path)
-        item.error = f"{type(exc).__name__}: {exc}"
-    item.seconds = time.perf_counter() - t0
     return item
 
 
@@ -566,7 +535,7 @@ def denoise_batch(
     """Denoise every input (files, folders, globs) and write its outputs; never raises for
     a bad input. ``out_dir=None`` computes only. ``keep_results`` keeps each denoised array
     on its item. Raises only for bad arguments (unknown format)."""
-    from core.batch import StemNamer, expand_inputs
+    from core.batch import StemNamer, SummaryWriter, expand_inputs, run_items
 
     fmts = check_denoise_formats(formats)
     out = Path(out_dir) if out_dir is not None else None
@@ -574,40 +543,37 @@ def denoise_batch(
         out.mkdir(parents=True, exist_ok=True)
     paths = expand_inputs(inputs, exclude=[out] if out is not None else [])
     namer = StemNamer(paths)
-    summary_csv = _summary_path(out, overwrite) if out is not None else None
-    summary = DenoiseSummary([], 0, 0, False, summary_csv)
-    total = len(paths)
-    report(progress, 0, total, "")
-    try:
-        for index, path in enumerate(paths):
-            if cancel is not None and cancel.cancelled:
-                summary.cancelled = True
-                break
-            item = _denoise_one(
-                index,
-                path,
-                denoiser,
-                out,
-                namer(path),
-                formats=fmts,
-                invariant=invariant,
-                overwrite=overwrite,
-                cancel=cancel,
-            )
-            if item.status == "done":
-                summary.n_done += 1
-            elif item.status == "failed":
-                summary.n_failed += 1
-            if on_item is not None:
-                on_item(item)
-            if not keep_results:
-                item.denoised = None
-            summary.items.append(item)
-            report(progress, index + 1, total, path.name)
-            if item.status == "cancelled":
-                summary.cancelled = True
-                break
-    finally:
-        if summary_csv is not None:
-            _write_summary(summary_csv, summary.items)
-    return summary
+    writer = (
+        SummaryWriter(out, overwrite=overwrite, columns=SUMMARY_COLUMNS, row=_summary_row)
+        if out is not None
+        else None
+    )
+
+    def process(index: int, path: Path) -> DenoiseItem:
+        return _denoise_one(
+            index,
+            path,
+            denoiser,
+            out,
+            namer(path),
+            formats=fmts,
+            invariant=invariant,
+            overwrite=overwrite,
+            cancel=cancel,
+        )
+
+    def release(item: DenoiseItem) -> None:
+        item.denoised = None
+
+    run = run_items(
+        paths,
+        process,
+        progress=progress,
+        cancel=cancel,
+        on_item=on_item,
+        release=None if keep_results else release,
+        writer=writer,
+    )
+    return DenoiseSummary(
+        run.items, run.n_done, run.n_failed, run.cancelled, writer.path if writer else None
+    )

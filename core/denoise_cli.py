@@ -15,58 +15,15 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import signal
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-from core.progress import CancelToken, Progress
+from core.cli_support import bar_progress, finish_batch, progress_bar, sigint_cancels
+from core.progress import CancelToken
 
 
 def _err(cmd: str, msg: str) -> None:
     print(f"semdepth {cmd}: {msg}", file=sys.stderr)
-
-
-@contextmanager
-def _sigint_cancels(token: CancelToken, cmd: str) -> Iterator[None]:
-    """First Ctrl+C sets the token (finish cleanly); a second one interrupts at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        if token.cancelled:
-            raise KeyboardInterrupt
-        token.cancel()
-        print(f"\nsemdepth {cmd}: cancelling (Ctrl+C again to abort at once)...", file=sys.stderr)
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _bar(total: int, quiet: bool, unit: str) -> Any:
-    if quiet:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True)
-
-
-def _progress(bar: Any) -> Any:
-    def progress(p: Progress) -> None:
-        if bar is not None:
-            if bar.total != p.total:
-                bar.total = p.total
-            bar.n = p.done
-            bar.set_postfix_str(p.message[-40:], refresh=True)
-
-    return progress
 
 
 # --------------------------------------------------------------------------- denoise-train
@@ -138,11 +95,11 @@ def run_train(args: argparse.Namespace) -> int:
         if cmd in sys.argv
         else None,
     )
-    bar = _bar(config.steps, args.quiet, "step")
+    bar = progress_bar(config.steps, quiet=args.quiet, unit="step")
     token = CancelToken()
     try:
-        with _sigint_cancels(token, cmd):
-            result = train_denoiser(config, progress=_progress(bar), cancel=token)
+        with sigint_cancels(token, cmd):
+            result = train_denoiser(config, progress=bar_progress(bar), cancel=token)
     except (DenoiseError, CheckpointError, ValueError) as exc:
         _err(cmd, str(exc))
         return 2
@@ -228,10 +185,10 @@ def run_denoise(args: argparse.Namespace) -> int:
         f"{'J-invariant' if args.invariant else 'direct'}; {len(paths)} input(s) -> {out_dir}",
         file=sys.stderr,
     )
-    bar = _bar(len(paths), args.quiet, "img")
+    bar = progress_bar(len(paths), quiet=args.quiet, unit="img")
     token = CancelToken()
     try:
-        with _sigint_cancels(token, cmd):
+        with sigint_cancels(token, cmd):
             summary = denoise_batch(
                 paths,
                 denoiser,
@@ -239,20 +196,10 @@ def run_denoise(args: argparse.Namespace) -> int:
                 formats=formats,
                 invariant=args.invariant,
                 overwrite=args.overwrite,
-                progress=_progress(bar),
+                progress=bar_progress(bar),
                 cancel=token,
             )
     finally:
         if bar is not None:
             bar.close()
-    for item in summary.items:
-        if item.status == "failed":
-            print(f"FAILED {item.error}", file=sys.stderr)
-    print(
-        f"{summary.n_done} done, {summary.n_failed} failed"
-        f"{', cancelled' if summary.cancelled else ''}; summary: {summary.summary_csv}",
-        file=sys.stderr,
-    )
-    if summary.cancelled:
-        return 130
-    return 1 if summary.n_failed else 0
+    return finish_batch(summary)

@@ -8,15 +8,11 @@ files written so far are complete and the summary lists them).
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-from core.progress import CancelToken, Progress
+from core.cli_support import bar_progress, finish_batch, progress_bar, sigint_cancels
+from core.progress import CancelToken
 
 FAST_PATH_CHOICES = ("auto", "fp32", "channels-last", "bf16", "onnx", "compile")
 
@@ -56,29 +52,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _err(msg: str) -> None:
     print(f"semdepth predict: {msg}", file=sys.stderr)
-
-
-@contextmanager
-def _sigint_cancels(token: CancelToken) -> Iterator[None]:
-    """First Ctrl+C sets the token (finish cleanly); a second one interrupts at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        if token.cancelled:
-            raise KeyboardInterrupt
-        token.cancel()
-        print(
-            "\nsemdepth predict: cancelling (Ctrl+C again to abort at once)...",
-            file=sys.stderr,
-        )
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -139,20 +112,10 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
 
-    bar: Any = None
-    if not args.quiet:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(paths), unit="img", file=sys.stderr, dynamic_ncols=True)
-
-    def progress(p: Progress) -> None:
-        if bar is not None:
-            bar.n = p.done
-            bar.set_postfix_str(p.message[-40:], refresh=True)
-
+    bar = progress_bar(len(paths), quiet=args.quiet, unit="img")
     token = CancelToken()
     try:
-        with _sigint_cancels(token):
+        with sigint_cancels(token, "predict"):
             summary = run_batch(
                 paths,
                 predictor,
@@ -162,20 +125,10 @@ def run(args: argparse.Namespace) -> int:
                 mode=args.mode,
                 overwrite=args.overwrite,
                 tta=not args.no_tta,
-                progress=progress,
+                progress=bar_progress(bar),
                 cancel=token,
             )
     finally:
         if bar is not None:
             bar.close()
-    for item in summary.items:
-        if item.status == "failed":
-            print(f"FAILED {item.error}", file=sys.stderr)
-    print(
-        f"{summary.n_done} done, {summary.n_failed} failed"
-        f"{', cancelled' if summary.cancelled else ''}; summary: {summary.summary_csv}",
-        file=sys.stderr,
-    )
-    if summary.cancelled:
-        return 130
-    return 1 if summary.n_failed else 0
+    return finish_batch(summary)

@@ -1,14 +1,16 @@
+"""Fixtures shared by the engine tests: a tiny depth checkpoint and its predictor."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-from tests.core.inference.helpers import make_checkpoint
-
 
 @pytest.fixture
 def tiny_checkpoint(tmp_path: Path) -> Path:
+    from tests.core.inference.helpers import make_checkpoint
+
     return make_checkpoint(tmp_path / "models")
 
 
