@@ -36,7 +36,8 @@ from PySide6.QtWidgets import (
 
 from core import resources
 from core.batch import SKIP_STEM_SUFFIXES, run_batch, write_outputs
-from core.inference import Predictor
+from core.device import resolve_device
+from core.inference import Predictor, load_denoiser
 from core.io import read_depth
 from core.io.atomic import OutputExistsError
 
@@ -48,9 +49,12 @@ from .state import (
     AppState,
     DisplayData,
     add_recent_file,
+    denoise_settings,
     format_readout,
     make_settings,
     recent_files,
+    save_denoise_settings,
+    show_denoised_setting,
 )
 from .views.image_view import DEPTH_COLORMAPS, LinkedImageView, configure_pyqtgraph
 from .views.profile import ProfilePlot, line_distances, sample_line
@@ -77,7 +81,8 @@ class MainWindow(QMainWindow):
     ``model_path``: a checkpoint to load (default: the bundled model; None: load none).
     ``settings``: a QSettings (default :func:`app.state.make_settings`). ``error_reporter``
     shows and logs unexpected errors. ``ask(title, question) -> bool`` asks yes/no
-    questions (overwrite?); tests inject it.
+    questions (overwrite?); tests inject it. ``choose_denoiser_path() -> Path | None`` asks
+    for a denoiser checkpoint (a file dialog; tests replace the attribute).
     """
 
     modelLoaded = Signal(object)  # the Predictor
@@ -87,6 +92,8 @@ class MainWindow(QMainWindow):
     exportFinished = Signal(object)  # dict of outputs or BatchSummary
     exportFailed = Signal(str)
     groundTruthLoaded = Signal(object)
+    denoiserLoaded = Signal(object)  # the Noise2SelfDenoiser
+    denoiserFailed = Signal(str)
 
     def __init__(
         self,
@@ -111,6 +118,9 @@ class MainWindow(QMainWindow):
         self.batch = BatchController(self.state, self)
         self.predictor: Any = None
         self.model_path: Path | None = None
+        self.denoiser: Any = None  # the loaded Noise2SelfDenoiser, used when the box is ticked
+        self.denoiser_path: Path | None = None
+        self.choose_denoiser_path: Callable[[], Path | None] = self._denoiser_file_dialog
         self.tasks: set[Task] = set()
         self._show_next = False
         self._pending_show: int | None = None
@@ -139,6 +149,7 @@ class MainWindow(QMainWindow):
             self.load_model(Path(model_path))
         elif self.predictor is None and not self.model_status.text():
             self._no_model("No model loaded. Use Model > Load Model...")
+        self._restore_denoiser()
 
     # ================================================================== construction
     def _warm_up_render(self) -> None:
@@ -344,6 +355,14 @@ class MainWindow(QMainWindow):
         self.unit_combo.addItems(["DU", "nm"])
         self.unit_combo.setToolTip("Depth unit (nm needs the model card's nm per depth unit)")
         tb.addWidget(self.unit_combo)
+        self.sem_denoised_check = QCheckBox("Denoised SEM")
+        self.sem_denoised_check.setChecked(True)
+        self.sem_denoised_check.setEnabled(False)
+        self.sem_denoised_check.setToolTip(
+            "SEM panel: show the Noise2Self-denoised image (ticked) or the raw image; "
+            "available when the prediction denoised first (Model panel)"
+        )
+        tb.addWidget(self.sem_denoised_check)
         tb.addSeparator()
         tb.addAction(self.act_line)
         tb.addAction(self.act_rect)
@@ -363,6 +382,9 @@ class MainWindow(QMainWindow):
         self.batch_panel.clearRequested.connect(self.clear_queue)
         self.model_panel.loadRequested.connect(self.load_model_dialog)
         self.model_panel.deviceChanged.connect(self.set_device)
+        self.model_panel.denoiseToggled.connect(self.set_denoise)
+        self.model_panel.loadDenoiserRequested.connect(self.load_denoiser_dialog)
+        self.sem_denoised_check.toggled.connect(self.set_show_denoised)
         self.view.cursorMoved.connect(self._on_cursor)
         self.view.cursorLeft.connect(self._on_cursor_left)
         self.view.lineChanged.connect(lambda _l: self.update_profile())
@@ -393,6 +415,7 @@ class MainWindow(QMainWindow):
         self.unit_combo.setCurrentText(unit if unit in ("DU", "nm") else "DU")
         self.view.unit = self.unit_combo.currentText()
         self.model_panel.set_device(device or str(s.value("device", "auto")))
+        self.sem_denoised_check.setChecked(show_denoised_setting(s))
 
     def save_settings(self) -> None:
         s = self.settings
@@ -401,6 +424,8 @@ class MainWindow(QMainWindow):
         s.setValue("colormap", self.cmap_combo.currentText())
         s.setValue("unit", self.unit_combo.currentText())
         s.setValue("device", self.model_panel.device())
+        s.setValue("sem_denoised", self.sem_denoised_check.isChecked())
+        save_denoise_settings(s, self.model_panel.denoise_enabled(), self.denoiser_path)
         s.sync()
 
     @property
@@ -477,6 +502,8 @@ class MainWindow(QMainWindow):
         def ok(predictor: Any) -> None:
             self.predictor = predictor
             self.model_path = Path(path)
+            want = self._wanted_denoiser()
+            predictor.set_denoiser(want, source=self.denoiser_path if want is not None else None)
             self.batch.set_predictor(predictor)
             dev = f"{predictor.device} ({getattr(predictor, 'fast_path', '')})"
             self.model_panel.set_card(predictor.card, str(path), dev)
@@ -508,6 +535,157 @@ class MainWindow(QMainWindow):
                     "The device change applies after the running batch.", 5000
                 )
             self.load_model(self.model_path, device)
+        if self.denoiser is not None and self.denoiser_path is not None:
+            self.load_denoiser(self.denoiser_path, enable=False)  # onto the new device
+
+    # ================================================================== denoise first
+    def _wanted_denoiser(self) -> Any:
+        return self.denoiser if self.model_panel.denoise_enabled() else None
+
+    def _denoiser_file_dialog(self) -> Path | None:
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Load Noise2Self denoiser",
+            self.last_folder,
+            "Denoisers (*.safetensors);;All files (*)",
+        )
+        return Path(path) if path else None
+
+    def _restore_denoiser(self) -> None:
+        enabled, path = denoise_settings(self.settings)
+        self.denoiser_path = Path(path) if path else None
+        if self.denoiser_path is not None:
+            self.model_panel.set_denoiser_info(
+                None, note=f"Denoiser: {self.denoiser_path.name} (not loaded)"
+            )
+        if not enabled:
+            return
+        if self.denoiser_path is None or not self.denoiser_path.is_file():
+            msg = f"Denoise first is off: the denoiser {self.denoiser_path or ''} is missing."
+            self.statusBar().showMessage(msg, 15000)
+            log.warning(msg)
+            return
+        self.model_panel.set_denoise_checked(True)
+        self.load_denoiser(self.denoiser_path)
+
+    def set_denoise(self, on: bool) -> Task | None:
+        """Turn "Denoise first (Noise2Self)" on or off (the model panel's box calls this).
+
+        New predictions use the choice, starting with the shown image, which is
+        re-predicted; cached results of other rows are dropped so they re-predict when
+        shown. Turning it on with no denoiser loaded loads the remembered one, or asks for a
+        file (:attr:`choose_denoiser_path`); returns that loading task.
+        """
+        self.model_panel.set_denoise_checked(on)
+        self.settings.setValue("denoise/enabled", bool(on))
+        if on and self.denoiser is None:
+            path = self.denoiser_path
+            if path is None or not path.is_file():
+                path = self.choose_denoiser_path()
+            if path is None:
+                self.model_panel.set_denoise_checked(False)
+                self.settings.setValue("denoise/enabled", False)
+                self.statusBar().showMessage("Denoise first: no denoiser chosen.", 5000)
+                return None
+            return self.load_denoiser(Path(path))
+        self._apply_denoiser()
+        return None
+
+    def load_denoiser(self, path: Path, *, enable: bool = True) -> Task:
+        """Load a Noise2Self denoiser checkpoint in a worker thread; ``denoiserLoaded``
+        fires when it is ready. ``enable`` ticks "Denoise first" once loaded; new
+        predictions wait for the denoiser meanwhile."""
+        path = Path(path)
+        device = self.model_panel.device()
+        self.model_panel.set_denoiser_info(None, note=f"Loading denoiser {path.name}...")
+        if enable:
+            self.batch.set_enabled(False)  # queued images wait for the denoiser
+
+        def release() -> None:
+            if enable:
+                self.batch.set_enabled(True)
+                self.batch.start_if_idle()
+
+        def work(_emit: Any, _cancel: Any) -> Any:
+            return load_denoiser(path, device=resolve_device(device))
+
+        def ok(denoiser: Any) -> None:
+            self.denoiser = denoiser
+            self.denoiser_path = path
+            self.settings.setValue("denoise/path", str(path))
+            self.model_panel.set_denoiser_info(denoiser.model_id, str(path))
+            if enable:
+                self.model_panel.set_denoise_checked(True)
+                self.settings.setValue("denoise/enabled", True)
+            log.info("denoiser %s loaded from %s", denoiser.model_id, path)
+            self.denoiserLoaded.emit(denoiser)
+            self._apply_denoiser()
+            release()
+
+        def failed(f: TaskFailure) -> None:
+            if self.denoiser is None:
+                self.model_panel.set_denoise_checked(False)
+                self.settings.setValue("denoise/enabled", False)
+                self.model_panel.set_denoiser_info(None)
+            else:
+                self.model_panel.set_denoiser_info(
+                    self.denoiser.model_id, str(self.denoiser_path or "")
+                )
+            self.errors.report("Could not load the denoiser", f.message, f.traceback)
+            self.denoiserFailed.emit(f.message)
+            release()
+
+        return self._start_task("load denoiser", work, ok, failed)
+
+    def load_denoiser_dialog(self) -> None:
+        path = self.choose_denoiser_path()
+        if path:
+            self._remember_folder(Path(path))
+            self.load_denoiser(Path(path))
+
+    def _apply_denoiser(self) -> None:
+        """Give the predictor the wanted denoiser; re-predict the shown image if it changed."""
+        want = self._wanted_denoiser()
+        pred = self.predictor
+        if pred is None or pred.denoiser is want:
+            return
+        pred.set_denoiser(want, source=self.denoiser_path if want is not None else None)
+        log.info("denoise first %s", f"on ({want.model_id})" if want is not None else "off")
+        self._repredict_current()
+
+    def _repredict_current(self) -> None:
+        self.state.cache.clear()
+        cur = self.state.current
+        if cur is None or cur.row_id is None:
+            return
+        try:
+            row = self.state.row(cur.row_id)
+        except KeyError:
+            return
+        if row.status != DONE:
+            return  # queued or running rows pick up the new setting
+        self.statusBar().showMessage(f"Re-predicting {row.source.name}...", 5000)
+        self._pending_show = cur.row_id
+        self.state.set_status(cur.row_id, QUEUED)
+        self.batch.start_if_idle()
+
+    def set_show_denoised(self, on: bool) -> None:
+        """SEM panel (and readout, line profile): the denoised image (on) or the raw one."""
+        self.sem_denoised_check.blockSignals(True)
+        self.sem_denoised_check.setChecked(bool(on))
+        self.sem_denoised_check.blockSignals(False)
+        self.settings.setValue("sem_denoised", bool(on))
+        if self.state.current is not None:
+            self.view.set_show_denoised(on)
+            self.readout_panel.set_values(None)
+            self.readout_label.setText("")
+            self.update_profile()
+        self._update_sem_labels()
+
+    def _update_sem_labels(self) -> None:
+        data = self.state.current
+        self.sem_denoised_check.setEnabled(data is not None and data.sem_denoised is not None)
+        self.readout_panel.set_sem_kind(data.sem_kind if data is not None else "raw")
 
     # ================================================================== opening
     def open_paths(
@@ -669,6 +847,7 @@ class MainWindow(QMainWindow):
         except ValueError as exc:
             self.statusBar().showMessage(str(exc), 8000)
             return
+        data.show_denoised = self.sem_denoised_check.isChecked()
         self.state.set_current(data)
         self.batch_panel.select_row_id(row_id)
 
@@ -678,6 +857,7 @@ class MainWindow(QMainWindow):
         item.setEnabled(nm_ok)
         unit = self.unit_combo.currentText() if nm_ok else "DU"
         self.view.show_data(data, unit=unit)
+        self._update_sem_labels()
         self.holes_panel.set_holes(data.holes if data is not None else None)
         if data is not None and data.holes:
             self.holes_dock.show()
@@ -748,7 +928,7 @@ class MainWindow(QMainWindow):
             "truth": None
             if data.truth is None
             else sample_line(self.view.scaled(data.truth), p0, p1),
-            "sem": sample_line(data.sem, p0, p1),
+            "sem": sample_line(data.shown_sem, p0, p1),
         }
         self.profile_plot.set_profile(
             dist, curves, distance_unit=unit, depth_unit=self.view.unit_label

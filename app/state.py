@@ -37,6 +37,32 @@ def make_settings() -> QSettings:
     )
 
 
+def _as_bool(value: Any, default: bool = False) -> bool:
+    """A QSettings value as a bool (INI files give back the strings "true"/"false")."""
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def denoise_settings(settings: QSettings) -> tuple[bool, str]:
+    """``(enabled, denoiser path)``: the remembered "Denoise first (Noise2Self)" choice."""
+    enabled = _as_bool(settings.value("denoise/enabled", False))
+    path = settings.value("denoise/path", "")
+    return enabled, "" if path is None else str(path)
+
+
+def save_denoise_settings(settings: QSettings, enabled: bool, path: str | Path | None) -> None:
+    settings.setValue("denoise/enabled", bool(enabled))
+    settings.setValue("denoise/path", "" if path is None else str(path))
+
+
+def show_denoised_setting(settings: QSettings) -> bool:
+    """Whether the SEM panel shows the denoised image when a result has one (default on)."""
+    return _as_bool(settings.value("sem_denoised", True), default=True)
+
+
 def recent_files(settings: QSettings) -> list[str]:
     value: Any = settings.value("recent_files", [])
     if value is None:
@@ -63,6 +89,9 @@ class DisplayData:
     """The arrays one result shows, in depth units (DU) on the model's 0-255 scale.
 
     ``error`` is prediction minus truth (DU) when a truth map of the same shape exists.
+    ``sem_denoised`` is the Noise2Self-denoised SEM (same value range as ``sem``) when the
+    prediction denoised its input first; ``show_denoised`` picks which of the two the SEM
+    panel and the readout show (:attr:`shown_sem`).
     """
 
     source: Path | None
@@ -76,6 +105,8 @@ class DisplayData:
     mode: str = "crop"
     model_id: str = ""
     row_id: int | None = None
+    sem_denoised: np.ndarray | None = None
+    show_denoised: bool = True
     error: np.ndarray | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -96,6 +127,19 @@ class DisplayData:
     @property
     def shape(self) -> tuple[int, int]:
         return (int(self.depth.shape[0]), int(self.depth.shape[1]))
+
+    @property
+    def sem_kind(self) -> str:
+        """``"denoised"`` when the SEM panel shows the denoised image, else ``"raw"``."""
+        return "denoised" if self.show_denoised and self.sem_denoised is not None else "raw"
+
+    @property
+    def shown_sem(self) -> np.ndarray:
+        """The SEM image on display: the denoised one (when present and chosen) or the raw."""
+        if self.sem_kind == "denoised":
+            assert self.sem_denoised is not None
+            return self.sem_denoised
+        return self.sem
 
     @property
     def rmse(self) -> float | None:
@@ -124,6 +168,7 @@ class DisplayData:
         cls, result: Any, *, source: Path | None = None, row_id: int | None = None
     ) -> DisplayData:
         sem = result.sem
+        denoised = getattr(result, "denoised", None)
         return cls(
             source=source if source is not None else getattr(sem, "path", None),
             sem=np.asarray(sem.pixels),
@@ -135,6 +180,7 @@ class DisplayData:
             mode=str(getattr(result, "mode", "crop")),
             model_id=str(getattr(result, "model_id", "")),
             row_id=row_id,
+            sem_denoised=None if denoised is None else np.asarray(denoised),
         )
 
     # -------------------------------------------------------------- readout
@@ -143,10 +189,11 @@ class DisplayData:
         """Values under pixel (row, col): position and every map's value.
 
         Keys: ``row``, ``col`` (px), ``x_nm``, ``y_nm`` (pixel origin in nm, None when the
-        pixel size is unknown), ``sem`` (raw intensity), ``depth``, ``truth``, ``error``,
-        ``uncertainty`` (DU; None when absent), ``depth_nm``, ``truth_nm``, ``error_nm``,
-        ``uncertainty_nm`` (None unless the model card gives nm per depth unit) and
-        ``inside`` (False, with every value None, outside the image).
+        pixel size is unknown), ``sem`` (intensity of the SEM image on display, see
+        :attr:`shown_sem`), ``sem_kind`` (``"raw"`` or ``"denoised"``), ``depth``,
+        ``truth``, ``error``, ``uncertainty`` (DU; None when absent), ``depth_nm``,
+        ``truth_nm``, ``error_nm``, ``uncertainty_nm`` (None unless the model card gives nm
+        per depth unit) and ``inside`` (False, with every value None, outside the image).
         """
         rows, cols = self.shape
         inside = 0 <= row < rows and 0 <= col < cols
@@ -160,7 +207,8 @@ class DisplayData:
                 return None
             return float(arr[row, col])
 
-        out["sem"] = pick(self.sem)
+        out["sem"] = pick(self.shown_sem)
+        out["sem_kind"] = self.sem_kind
         out["depth"] = pick(self.depth)
         out["truth"] = pick(self.truth)
         out["error"] = pick(self.error)
@@ -179,7 +227,8 @@ def format_readout(values: dict[str, Any]) -> str:
     parts = [f"x {values['col']} px, y {values['row']} px"]
     if values.get("x_nm") is not None:
         parts[0] += f" ({values['x_nm']:.1f}, {values['y_nm']:.1f} nm)"
-    parts.append(f"SEM {_fmt(values['sem'])}")
+    label = "SEM (denoised)" if values.get("sem_kind") == "denoised" else "SEM"
+    parts.append(f"{label} {_fmt(values['sem'])}")
     for key, label in (
         ("depth", "depth"),
         ("truth", "truth"),
@@ -241,6 +290,7 @@ def item_nbytes(item: Any) -> int:
         arrays += [
             getattr(result, "depth", None),
             getattr(result, "uncertainty", None),
+            getattr(result, "denoised", None),
             getattr(sem, "pixels", None),
         ]
     for a in arrays:

@@ -15,6 +15,10 @@ common to all inputs, sub-folders joined with ``__`` and the suffix dropped, e.g
   bar (format ``png``), ``<stem>_depth8.png`` DACON 8-bit (format ``dacon``)
 - ``<stem>_holes.csv``: the per-hole table (field mode only)
 
+Whether the predictor denoised its input first (``Predictor.set_denoiser``) is recorded in
+every file's JSON description (``"denoised"``, ``"denoiser"``) and in the ``denoised``
+column of the summary (``true``/``false``).
+
 ``summary.csv`` (or ``summary_2.csv``... when one exists and ``overwrite`` is off) lists
 every processed input; it is rewritten atomically every few seconds and at the end, also on
 cancel. Existing outputs are never replaced unless ``overwrite=True``: the input fails with
@@ -58,6 +62,7 @@ SUMMARY_COLUMNS = (
     "pixel_size_nm",
     "mode",
     "fast_path",
+    "denoised",
     "n_holes",
     "mean_depth_du",
     "min_depth_du",
@@ -482,6 +487,7 @@ def summary_row(item: BatchItem) -> list[str]:
         _fmt(s.get("pixel_size_nm"), 6),
         _fmt(s.get("mode")),
         _fmt(s.get("fast_path")),
+        "" if s.get("denoised") is None else str(bool(s["denoised"])).lower(),
         _fmt(s.get("n_holes")),
         _fmt(s.get("mean_depth")),
         _fmt(s.get("min_depth")),
@@ -664,6 +670,7 @@ def _stats(result: PredictionResult) -> dict[str, Any]:
         "pixel_size_nm": result.sem.pixel_size_nm,
         "mode": result.mode,
         "fast_path": result.fast_path,
+        "denoised": result.denoised is not None,
         "n_holes": None if result.holes is None else len(result.holes),
         "mean_depth": float(np.mean(d)),
         "min_depth": float(np.min(d)),

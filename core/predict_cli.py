@@ -1,8 +1,12 @@
 """``semdepth predict``: depth maps for SEM files, folders and globs.
 
 Exit codes: 0 every input succeeded, 1 some failed (see summary.csv), 2 bad arguments
-(no inputs, unknown format, missing or unusable model), 130 cancelled with Ctrl+C (the
-files written so far are complete and the summary lists them).
+(no inputs, unknown format, missing or unusable model, a ``--denoise`` file that is not a
+denoiser checkpoint), 130 cancelled with Ctrl+C (the files written so far are complete and
+the summary lists them).
+
+``--denoise MODEL`` denoises each SEM image with a Noise2Self denoiser before the depth
+model; the outputs' JSON descriptions and summary.csv record it (``denoised``).
 """
 
 from __future__ import annotations
@@ -31,6 +35,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="model weights (.safetensors with its .json card) [the bundled default model]",
+    )
+    p.add_argument(
+        "--denoise",
+        type=Path,
+        default=None,
+        metavar="MODEL",
+        help="denoise each SEM image first with this Noise2Self denoiser checkpoint "
+        "(.safetensors with its .json card, from 'semdepth denoise train')",
     )
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|mps [auto]")
     p.add_argument("--mode", default="auto", choices=("auto", "crop", "field", "tiled"))
@@ -100,6 +112,12 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:  # CheckpointError, unknown/unavailable device or fast path
         _err(str(exc))
         return 2
+    if args.denoise is not None:
+        try:
+            predictor.set_denoiser(Path(args.denoise))
+        except ValueError as exc:  # CheckpointError: missing, or not a denoiser checkpoint
+            _err(f"--denoise: {exc}")
+            return 2
     out_dir = Path(args.out)
     paths = expand_inputs(inputs, exclude=[out_dir])
     if not paths:
@@ -108,7 +126,9 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"model {predictor.model_id} ({model_path}); device {predictor.device}; "
         f"fast path {predictor.fast_path}; mode {args.mode}; "
-        f"TTA {'off' if args.no_tta else 'on'}; {len(paths)} input(s) -> {out_dir}",
+        f"TTA {'off' if args.no_tta else 'on'}; "
+        f"denoise {predictor.denoiser.model_id if predictor.denoiser else 'off'}; "
+        f"{len(paths)} input(s) -> {out_dir}",
         file=sys.stderr,
     )
 

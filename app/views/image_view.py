@@ -1,5 +1,9 @@
 """Linked image panels: SEM, predicted depth, true depth, and error (or uncertainty).
 
+The SEM panel shows the raw image or, when the prediction denoised its input first
+(Noise2Self), the denoised one (:meth:`LinkedImageView.set_show_denoised`; the choice is the
+``show_denoised`` flag of :class:`~app.state.DisplayData`).
+
 Each panel is an :class:`ImagePanel` (a ``PlotItem`` subclass holding an ``ImageItem``, a
 horizontal ``ColorBarItem``, a crosshair and the mirrored line / rectangle ROIs). All
 panels share pan and zoom through ``setXLink``/``setYLink``; the cursor readout comes from
@@ -201,6 +205,7 @@ class LinkedImageView(pg.GraphicsLayoutWidget):
                 p.set_array(None, (0.0, 1.0))
             self.panels[SEM].set_message("Open an SEM image (Ctrl+O) or drop files here")
             self.panels[TRUTH].setVisible(True)
+            self.refresh_sem()
             self._shape = None
             return
         k = data.nm_per_depth_unit
@@ -208,8 +213,7 @@ class LinkedImageView(pg.GraphicsLayoutWidget):
         self.scale = float(k) if use_nm and k else 1.0
         du = "nm" if use_nm else "DU"
         self._unit_label = du
-        sem_lo, sem_hi = finite_range(data.sem)
-        self.panels[SEM].set_array(data.sem, (sem_lo, sem_hi))
+        self.refresh_sem()
         self.panels[DEPTH].set_array(self.scaled(data.depth), self.depth_levels())
         self.panels[DEPTH].set_bar_label(f"depth ({du})")
         truth_panel = self.panels[TRUTH]
@@ -246,6 +250,33 @@ class LinkedImageView(pg.GraphicsLayoutWidget):
             self._shape = data.shape
             self.reset_tools()
             self.panels[SEM].autoRange(padding=0.02)
+
+    def refresh_sem(self) -> None:
+        """Show the shown data's SEM image (raw or denoised, see ``DisplayData.shown_sem``)
+        with its own intensity range; the title and colour-bar label say which."""
+        panel = self.panels[SEM]
+        data = self.data
+        if data is None:
+            panel.setTitle("SEM image")
+            panel.set_bar_label("intensity (raw)")
+            return
+        img = data.shown_sem
+        panel.set_array(img, finite_range(img))
+        denoised = data.sem_kind == "denoised"
+        panel.setTitle("SEM image (denoised, Noise2Self)" if denoised else "SEM image")
+        panel.set_bar_label("intensity (denoised)" if denoised else "intensity (raw)")
+
+    @property
+    def sem_kind(self) -> str:
+        """``"denoised"`` or ``"raw"``: which SEM image the SEM panel shows."""
+        return self.data.sem_kind if self.data is not None else "raw"
+
+    def set_show_denoised(self, on: bool) -> None:
+        """Show the denoised SEM (when the shown result has one) or the raw SEM."""
+        if self.data is None:
+            return
+        self.data.show_denoised = bool(on)
+        self.refresh_sem()
 
     def scaled(self, array: np.ndarray) -> np.ndarray:
         """A DU array in the display unit (the array itself in DU, ``array * k`` in nm)."""

@@ -47,12 +47,18 @@ class ReadoutPanel(QWidget):
         super().__init__(parent)
         layout = QFormLayout(self)
         self.labels: dict[str, QLabel] = {}
+        self.titles: dict[str, QLabel] = {}
         for key, title in FIELDS:
             label = QLabel("–")
             label.setObjectName(f"readout_{key}")
             label.setMinimumWidth(160)
             self.labels[key] = label
-            layout.addRow(title + ":", label)
+            self.titles[key] = QLabel(title + ":")
+            layout.addRow(self.titles[key], label)
+
+    def set_sem_kind(self, kind: str) -> None:
+        """Name which SEM image the intensity comes from ("raw" or "denoised")."""
+        self.titles["sem"].setText(f"SEM intensity ({kind}):")
 
     def set_values(self, values: dict[str, Any] | None) -> None:
         for key, text in readout_texts(values).items():

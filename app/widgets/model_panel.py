@@ -1,4 +1,5 @@
-"""The model panel: the loaded model's card, Load Model..., and the device choice."""
+"""The model panel: the loaded model's card, Load Model..., the device choice, and the
+"Denoise first (Noise2Self)" option with Load Denoiser...."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QHBoxLayout,
@@ -84,10 +86,14 @@ def card_rows(card: Mapping[str, Any] | None) -> list[tuple[str, str]]:
 
 
 class ModelPanel(QWidget):
-    """Emits ``loadRequested`` (Load Model...) and ``deviceChanged(name)``."""
+    """Emits ``loadRequested`` (Load Model...), ``deviceChanged(name)``,
+    ``denoiseToggled(on)`` (the "Denoise first (Noise2Self)" box, ticked by the user) and
+    ``loadDenoiserRequested`` (Load Denoiser...)."""
 
     loadRequested = Signal()
     deviceChanged = Signal(str)
+    denoiseToggled = Signal(bool)
+    loadDenoiserRequested = Signal()
 
     def __init__(self, available: Mapping[str, bool], parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -108,6 +114,20 @@ class ModelPanel(QWidget):
                 item.setToolTip(f"{label} is not available on this machine")
         self.device_combo.currentIndexChanged.connect(self._on_device)
         self.actual_device = QLabel("")
+        self.denoise_check = QCheckBox("Denoise first (Noise2Self)")
+        self.denoise_check.setToolTip(
+            "Clean each SEM image with a Noise2Self denoiser before the depth model "
+            "(the outputs record it); the SEM panel can show the raw or denoised image"
+        )
+        self.denoise_check.toggled.connect(self.denoiseToggled)
+        self.load_denoiser_button = QPushButton("Load Denoiser...")
+        self.load_denoiser_button.setToolTip(
+            "Choose a denoiser checkpoint (.safetensors from 'semdepth denoise train')"
+        )
+        self.load_denoiser_button.clicked.connect(self.loadDenoiserRequested)
+        self.denoiser_label = QLabel("")
+        self.denoiser_label.setObjectName("denoiser_label")
+        self.denoiser_label.setWordWrap(True)
         form = QFormLayout()
         form.addRow("Device:", self.device_combo)
         form.addRow("In use:", self.actual_device)
@@ -118,9 +138,16 @@ class ModelPanel(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(buttons)
         layout.addLayout(form)
+        denoise_row = QHBoxLayout()
+        denoise_row.addWidget(self.denoise_check)
+        denoise_row.addWidget(self.load_denoiser_button)
+        denoise_row.addStretch(1)
+        layout.addLayout(denoise_row)
+        layout.addWidget(self.denoiser_label)
         layout.addWidget(self.card_view, 1)
         layout.addWidget(self.path_label)
         self.set_card(None)
+        self.set_denoiser_info(None)
 
     def set_card(self, card: Mapping[str, Any] | None, path: str = "", device: str = "") -> None:
         rows = card_rows(card)
@@ -130,6 +157,25 @@ class ModelPanel(QWidget):
         self.card_view.setHtml(f"<table cellspacing='3'>{body}</table>")
         self.path_label.setText(path)
         self.actual_device.setText(device or ("–" if card is None else ""))
+
+    def denoise_enabled(self) -> bool:
+        return self.denoise_check.isChecked()
+
+    def set_denoise_checked(self, on: bool) -> None:
+        """Tick or clear the box without emitting ``denoiseToggled``."""
+        self.denoise_check.blockSignals(True)
+        self.denoise_check.setChecked(bool(on))
+        self.denoise_check.blockSignals(False)
+
+    def set_denoiser_info(self, model_id: str | None, path: str = "", note: str = "") -> None:
+        """Say which denoiser is loaded (``None``: none) and, optionally, what happens."""
+        if model_id is None:
+            text = note or "Denoiser: none loaded"
+        else:
+            text = f"Denoiser: {model_id}" + (f" ({path})" if path else "")
+            if note:
+                text += f" - {note}"
+        self.denoiser_label.setText(text)
 
     def device(self) -> str:
         return str(self.device_combo.currentData())

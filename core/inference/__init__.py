@@ -7,6 +7,7 @@ See ``docs/inference.md``. Public API::
     result = pred.predict("image.tif")                         # mode auto, TTA on
 """
 
+from core.inference.denoising import denoiser_record, load_denoiser, to_sem_range
 from core.inference.fastpath import FAST_PATHS, cpu_has_native_bf16, normalize_fast_path
 from core.inference.holes import HoleCandidate, detect_holes, plausible_field
 from core.inference.predictor import (
@@ -26,8 +27,11 @@ __all__ = [
     "PredictionResult",
     "Predictor",
     "cpu_has_native_bf16",
+    "denoiser_record",
     "detect_holes",
     "find_second_shot",
+    "load_denoiser",
     "normalize_fast_path",
     "plausible_field",
+    "to_sem_range",
 ]

@@ -21,6 +21,12 @@ same for a second shot of the structure when there is one (``<name>_itr1`` besid
 standard deviation: the spread of the model's answers under changes that should not change
 the answer. It is a lower bound on the error, not a calibrated interval.
 
+Denoise first (optional): a Noise2Self denoiser attached with ``denoiser=`` (in
+:meth:`Predictor.from_checkpoint`) or :meth:`Predictor.set_denoiser` cleans the normalised
+SEM input (and a second shot) before resampling and the depth model; the result carries the
+denoised image in the SEM's value range (``PredictionResult.denoised``) and its settings and
+description record ``"denoised": true`` with the denoiser's id and file.
+
 Thread safety: a predictor owns its model; all mutable state lives on the instance and the
 model call is serialised by a lock, so one predictor per worker thread is safe (and
 sharing one is safe too, only serialised).
@@ -42,6 +48,7 @@ from scipy import ndimage as ndi
 from torch import nn
 
 from core.device import resolve_device
+from core.inference.denoising import denoiser_record, load_denoiser, to_sem_range
 from core.inference.fastpath import Runner, TorchRunner, make_runner, resolve_fast_path
 from core.inference.holes import HoleCandidate, detect_holes, plausible_field
 from core.inference.result import HoleRecord, PredictionResult
@@ -54,6 +61,7 @@ from core.inference.stitch import (
     window_weight,
 )
 from core.models import CheckpointError, load_checkpoint
+from core.models.noise2self import Noise2SelfDenoiser
 from core.progress import CancelToken, ProgressCallback, report
 
 log = logging.getLogger(__name__)
@@ -111,7 +119,8 @@ class Predictor:
     Build one with :meth:`from_checkpoint` (or directly from a model and its card).
     Attributes: ``card``, ``device``, ``fast_path`` (the path actually used),
     ``model_id``, ``input_size`` (rows, cols), ``input_pixel_size_nm``,
-    ``nm_per_depth_unit``.
+    ``nm_per_depth_unit``, ``denoiser`` / ``denoiser_source`` (the optional Noise2Self
+    denoiser applied first, see :meth:`set_denoiser`).
     """
 
     def __init__(
@@ -124,6 +133,7 @@ class Predictor:
         batch_size: int | None = None,
         cache_dir: Path | None = None,
         source: Path | None = None,
+        denoiser: str | Path | Noise2SelfDenoiser | None = None,
     ) -> None:
         self.card: dict[str, Any] = dict(card)
         self.source = source
@@ -146,6 +156,11 @@ class Predictor:
         )
         self._lock = threading.Lock()
         self.fallback_note: str | None = None
+        # (denoiser, its file) as ONE attribute, so a predict running in another thread
+        # reads a consistent pair even while set_denoiser swaps it
+        self._denoise: tuple[Noise2SelfDenoiser, Path | None] | None = None
+        if denoiser is not None:
+            self.set_denoiser(denoiser)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -157,11 +172,13 @@ class Predictor:
         fast_path: str = "auto",
         batch_size: int | None = None,
         cache_dir: Path | None = None,
+        denoiser: str | Path | Noise2SelfDenoiser | None = None,
     ) -> Predictor:
         """Load ``path`` (``.safetensors`` + its ``.json`` card) through
         ``core.models.load_checkpoint``. Refuses, with an error naming the file, a missing
         file, any pickle-based file (never unpickled), and a card that is missing,
-        malformed or names an unknown architecture."""
+        malformed or names an unknown architecture. ``denoiser``: a Noise2Self denoiser
+        (checkpoint path or loaded) to apply first, see :meth:`set_denoiser`."""
         path = Path(path)
         if path.suffix.lower() == ".json" and path.with_suffix(".safetensors").is_file():
             path = path.with_suffix(".safetensors")
@@ -182,7 +199,53 @@ class Predictor:
             batch_size=batch_size,
             cache_dir=cache_dir,
             source=path,
+            denoiser=denoiser,
         )
+
+    # ------------------------------------------------------------------ denoise first
+    def set_denoiser(
+        self,
+        denoiser: str | Path | Noise2SelfDenoiser | None,
+        *,
+        source: str | Path | None = None,
+    ) -> Noise2SelfDenoiser | None:
+        """Denoise every following prediction's input first (``None``: stop denoising).
+
+        ``denoiser``: a denoiser checkpoint path (loaded on this predictor's device;
+        :class:`~core.models.CheckpointError` naming the file when it is missing or not a
+        denoiser checkpoint) or a loaded :class:`Noise2SelfDenoiser` (``source``: its file,
+        recorded in the outputs). Returns the denoiser now in use."""
+        if denoiser is None:
+            self._denoise = None
+            return None
+        if isinstance(denoiser, str | Path):
+            path = Path(denoiser)
+            loaded = load_denoiser(path, device=self.device)
+            self._denoise = (loaded, path)
+            return loaded
+        if not isinstance(denoiser, Noise2SelfDenoiser):
+            raise TypeError(
+                f"denoiser must be a checkpoint path, a Noise2SelfDenoiser or None; "
+                f"got {type(denoiser).__name__}"
+            )
+        self._denoise = (denoiser, Path(source) if source is not None else None)
+        return denoiser
+
+    @property
+    def denoiser(self) -> Noise2SelfDenoiser | None:
+        """The Noise2Self denoiser applied before the depth model, or None."""
+        pair = self._denoise
+        return pair[0] if pair is not None else None
+
+    @property
+    def denoiser_source(self) -> Path | None:
+        """The denoiser's checkpoint file when known."""
+        pair = self._denoise
+        return pair[1] if pair is not None else None
+
+    def _run_denoiser(self, den: Noise2SelfDenoiser, img01: np.ndarray) -> np.ndarray:
+        with self._lock:
+            return np.asarray(den.denoise(img01), dtype=np.float32)
 
     def describe(self) -> dict[str, Any]:
         """What this predictor is (for logs, the CLI banner and output descriptions)."""
@@ -194,6 +257,9 @@ class Predictor:
             "input_size": list(self.input_size),
             "input_pixel_size_nm": self.input_pixel_size_nm,
             "nm_per_depth_unit": self.nm_per_depth_unit,
+            "denoiser": None
+            if self._denoise is None
+            else denoiser_record(self._denoise[0], self._denoise[1]),
         }
 
     # ------------------------------------------------------------------ raw model calls
@@ -293,10 +359,23 @@ class Predictor:
         notes: list[str] = []
         if self.fallback_note:
             notes.append(self.fallback_note)
+        denoise = self._denoise  # read once: set_denoiser may run in another thread
         sem = self._as_sem(image)
         timings["read"] = time.perf_counter() - t0
         img01 = np.asarray(sem.normalized(), dtype=np.float32)
         second01, second_path = self._second_shot(sem, second_shot, notes)
+
+        # Denoise first (Noise2Self), on the image's own grid.
+        denoised: np.ndarray | None = None
+        if denoise is not None:
+            t = time.perf_counter()
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            img01 = self._run_denoiser(denoise[0], img01)
+            denoised = to_sem_range(sem, img01)
+            if second01 is not None:
+                second01 = self._run_denoiser(denoise[0], second01)
+            timings["denoise"] = time.perf_counter() - t
 
         # Resample to the model's pixel size.
         t = time.perf_counter()
@@ -336,6 +415,8 @@ class Predictor:
             "model_pixel_size_nm": self.input_pixel_size_nm,
             "device": str(self.device),
             "requested_mode": mode,
+            "denoised": denoise is not None,
+            "denoiser": None if denoise is None else denoiser_record(denoise[0], denoise[1]),
         }
         if chosen == "crop":
             mean, std = self._predict_stack(
@@ -379,6 +460,7 @@ class Predictor:
             fast_path=self.fast_path,
             settings=settings,
             notes=notes,
+            denoised=None if denoised is None else np.ascontiguousarray(denoised),
         )
 
     # ------------------------------------------------------------------ helpers

@@ -54,7 +54,9 @@ class PredictionResult:
     vertical and both flips, un-flipped) and over a second shot of the same structure when
     one was given: the spread under changes that should not change the answer. It is a
     lower bound on the error, not a calibrated confidence interval; zero when neither TTA
-    nor a second shot was used (see ``notes``).
+    nor a second shot was used (see ``notes``). ``denoised``: the SEM image after the
+    optional Noise2Self step (float32, in the SEM's original value range, like
+    ``sem.pixels``), or None when the prediction did not denoise first.
     """
 
     depth: np.ndarray
@@ -68,6 +70,7 @@ class PredictionResult:
     fast_path: str = "fp32"
     settings: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    denoised: np.ndarray | None = None
 
     @property
     def depth_nm(self) -> np.ndarray | None:
@@ -94,6 +97,8 @@ class PredictionResult:
             "nm_per_depth_unit": self.nm_per_depth_unit,
             "uncertainty": "std over test-time flips (and shots); a lower bound on the error",
             "n_holes": None if self.holes is None else len(self.holes),
+            "denoised": self.denoised is not None,
+            "denoiser": self.settings.get("denoiser") if self.denoised is not None else None,
             "settings": self.settings,
             "notes": list(self.notes),
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
