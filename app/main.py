@@ -30,6 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="inference device (default: the last one used, else auto)",
     )
+    p.add_argument(
+        "--self-test",
+        action="store_true",
+        help="check the installation headless (model, sample, TIFF/CSV, Qt) and exit; 0 = passed",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     p.add_argument("--version", action="version", version=f"semdepth-gui {__version__}")
     return p
@@ -65,6 +70,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if args.self_test:
+        from core.selftest import self_test
+
+        from .dialogs.about import qt_self_check
+
+        return self_test(
+            args.model, device=args.device or "auto", extra_checks=[("qt", qt_self_check)]
+        )
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 

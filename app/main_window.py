@@ -1201,14 +1201,10 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.StandardButton.Yes
 
     def _about(self) -> None:
-        from core import __version__
+        from .dialogs.about import AboutDialog
 
-        QMessageBox.about(
-            self,
-            "About SEM Depth Studio",
-            f"SEM Depth Studio {__version__}\n\nPer-pixel depth maps from single top-down "
-            "SEM images of etched holes. Depth in depth units (DU, 0-255, deeper = smaller).",
-        )
+        card = self.predictor.card if self.predictor is not None else None
+        AboutDialog(card, self, model_path=getattr(self.predictor, "source", None)).exec()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Save settings, cancel the batch and wait for every worker thread to stop."""

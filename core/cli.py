@@ -13,6 +13,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from core import __version__
 
@@ -25,6 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, ...]] = {
     "evaluate": ("core.evaluate", "evaluate a model on a labelled data set"),
     "predict": ("core.predict_cli", "predict depth maps for SEM files and folders"),
     "info": ("core.io.cli", "read SEM files and print their size, pixel size and metadata"),
+    "self-test": ("core.selftest", "check the installation: default model, a sample, TIFF/CSV"),
     "denoise-train": (
         "core.denoise_cli",
         "train a Noise2Self denoiser on noisy SEM images (no labels needed)",
@@ -37,12 +39,13 @@ SUBCOMMANDS: dict[str, tuple[str, ...]] = {
     ),
 }
 
-# Literal imports for PyInstaller's analysis (never executed).
-if False:  # pragma: no cover
+# Literal imports for type checkers and readers (build_app.spec collects SUBCOMMANDS itself).
+if TYPE_CHECKING:  # pragma: no cover
     import core.denoise_cli
     import core.evaluate
     import core.io.cli
     import core.predict_cli
+    import core.selftest
     import core.synth.cli
     import core.train_cli  # noqa: F401
 

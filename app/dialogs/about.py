@@ -162,10 +162,10 @@ def licence_of(dist: metadata.Distribution) -> str:
     """The package's licence: its SPDX ``License-Expression``, a short ``License`` field,
     else its trove classifiers; ``"see the package's licence files"`` when none says."""
     meta = dist.metadata
-    expression = (meta.get("License-Expression") or "").strip()
+    expression = _field(meta, "License-Expression")
     if expression:
         return expression
-    field = (meta.get("License") or "").strip()
+    field = _field(meta, "License")
     if field and "\n" not in field and len(field) <= 80:
         return field
     classifiers = [
@@ -178,6 +178,11 @@ def licence_of(dist: metadata.Distribution) -> str:
     if field:
         return field.splitlines()[0].strip()[:80]
     return "see the package's licence files"
+
+
+def _field(meta: Any, key: str) -> str:
+    values = meta.get_all(key) or [""]
+    return str(values[0] or "").strip()
 
 
 def _display_name(dist: metadata.Distribution) -> str:
@@ -193,11 +198,15 @@ def qt_version() -> str:
     return str(qVersion())
 
 
-def licence_rows() -> list[LicenceRow]:
-    """The licence table: every bundled package, plus Qt itself (inside PySide6)."""
+def licence_rows(
+    distributions: Sequence[metadata.Distribution] | None = None,
+) -> list[LicenceRow]:
+    """The licence table: every bundled package (default :func:`bundled_distributions`),
+    plus Qt itself (inside PySide6)."""
+    dists = bundled_distributions() if distributions is None else distributions
     rows = [
         LicenceRow(_display_name(d), d.version, licence_of(d), d.metadata["Name"] or "")
-        for d in bundled_distributions()
+        for d in sorted(dists, key=lambda d: _key(d.metadata["Name"] or ""))
     ]
     if any(_key(r.distribution) in LGPL_NAMES for r in rows):
         rows.append(
@@ -229,9 +238,13 @@ def _licence_texts_dir() -> Path:
     return resources.resources_dir() / "licenses"
 
 
-def third_party_markdown(*, include_texts: bool = True) -> str:
-    """``THIRD_PARTY_LICENSES.md``: the table, the LGPL note, then every licence text."""
-    rows = licence_rows()
+def third_party_markdown(
+    distributions: Sequence[metadata.Distribution] | None = None, *, include_texts: bool = True
+) -> str:
+    """``THIRD_PARTY_LICENSES.md``: the table, the LGPL note, then every licence text of
+    ``distributions`` (default :func:`bundled_distributions`)."""
+    dists = bundled_distributions() if distributions is None else list(distributions)
+    rows = licence_rows(dists)
     lines = [
         f"# Third-party licences of SEM Depth Studio {__version__}",
         "",
@@ -260,7 +273,7 @@ def third_party_markdown(*, include_texts: bool = True) -> str:
                 "",
             ]
     lines += ["## Licence files of the bundled packages", ""]
-    for d in bundled_distributions():
+    for d in sorted(dists, key=lambda d: _key(d.metadata["Name"] or "")):
         lines += [f"### {_display_name(d)} {d.version}", ""]
         files = licence_files(d)
         if not files:
@@ -270,13 +283,15 @@ def third_party_markdown(*, include_texts: bool = True) -> str:
     return "\n".join(lines)
 
 
-def write_third_party_licenses(path: str | os.PathLike[str]) -> Path:
+def write_third_party_licenses(
+    path: str | os.PathLike[str], distributions: Sequence[metadata.Distribution] | None = None
+) -> Path:
     """Write :func:`third_party_markdown` to ``path`` atomically (replacing it)."""
     from core.io.atomic import atomic_write
 
     out = Path(path)
     with atomic_write(out, overwrite=True) as tmp:
-        Path(tmp).write_text(third_party_markdown(), encoding="utf-8")
+        Path(tmp).write_text(third_party_markdown(distributions), encoding="utf-8")
     return out
 
 
@@ -424,10 +439,12 @@ class AboutDialog(QDialog):
     def table_rows(self) -> list[tuple[str, str, str]]:
         """The licence table as shown: (library, version, licence) per row."""
         t = self.licence_table
-        return [
-            tuple(t.item(i, j).text() for j in range(3))  # type: ignore[misc]
-            for i in range(t.rowCount())
-        ]
+        rows = []
+        for i in range(t.rowCount()):
+            cells = [t.item(i, j) for j in range(3)]
+            name, version, licence = (c.text() if c is not None else "" for c in cells)
+            rows.append((name, version, licence))
+        return rows
 
 
 def _linkify(text: str) -> str:

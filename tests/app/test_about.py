@@ -12,10 +12,10 @@ from core import __version__
 
 pytest.importorskip("PySide6")
 
-import PySide6  # noqa: E402
+import PySide6
 
-from app.dialogs import about  # noqa: E402
-from app.dialogs.about import AboutDialog  # noqa: E402
+from app.dialogs import about
+from app.dialogs.about import AboutDialog
 
 CARD = {
     "id": "unet-3level-sim",
@@ -87,6 +87,8 @@ def test_licence_rows_follow_the_dependency_metadata() -> None:
 
 def test_licence_of_prefers_spdx_then_short_field_then_classifiers() -> None:
     class Fake:
+        """A distribution whose metadata has the given fields (lists for repeated ones)."""
+
         def __init__(self, **fields: Any) -> None:
             self.fields = fields
 
@@ -95,11 +97,9 @@ def test_licence_of_prefers_spdx_then_short_field_then_classifiers() -> None:
             fields = self.fields
 
             class M:
-                def get(self, key: str, default: Any = None) -> Any:
-                    return fields.get(key, default)
-
                 def get_all(self, key: str) -> Any:
-                    return fields.get(key)
+                    value = fields.get(key)
+                    return value if value is None or isinstance(value, list) else [value]
 
             return M()
 
