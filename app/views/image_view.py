@@ -27,6 +27,8 @@ DEPTH_COLORMAPS = ("viridis", "cividis", "inferno", "magma", "plasma", "turbo", 
 ERROR_COLORMAP = "CET-D1"
 UNCERTAINTY_COLORMAP = "inferno"
 
+PANEL_MIN_WIDTH = 120.0  # px; every panel column gets the same width (see ImagePanel)
+
 CROSSHAIR_PEN = pg.mkPen((255, 255, 255, 150), width=1, style=pg.QtCore.Qt.PenStyle.DashLine)
 LINE_PEN = pg.mkPen("#ff4081", width=2)
 RECT_PEN = pg.mkPen("#76ff03", width=2)
@@ -83,6 +85,13 @@ class ImagePanel(pg.PlotItem):
     def __init__(self, key: str, title: str, cmap: str, bar_label: str) -> None:
         super().__init__(title=title)
         self.key = key
+        # The same minimum and preferred width for every panel, whatever it shows: left to
+        # pyqtgraph, the grid gave the columns content-dependent widths (titles, tick and
+        # colour-bar labels), so a result whose title differs from the last one (e.g.
+        # "Uncertainty" after "Error") re-laid out and resized all four panels after their
+        # first paint, and the view painted twice.
+        self.setMinimumWidth(PANEL_MIN_WIDTH)
+        self.setPreferredWidth(PANEL_MIN_WIDTH)
         self.setAspectLocked(True)
         self.invertY(True)
         self.setLabel("bottom", "x (px)")
@@ -163,7 +172,9 @@ class LinkedImageView(pg.GraphicsLayoutWidget):
             AUX: ImagePanel(AUX, "Uncertainty (TTA std)", UNCERTAINTY_COLORMAP, "σ (DU)"),
         }
         for col, key in enumerate(PANEL_KEYS):
-            self.addItem(self.panels[key], row=0, col=col)
+            panel = self.panels[key]
+            self.addItem(panel, row=0, col=col)
+            self.ci.layout.setColumnStretchFactor(col, 1)
         first = self.panels[SEM]
         for key in PANEL_KEYS[1:]:
             self.panels[key].setXLink(first)

@@ -10,6 +10,7 @@ import pyqtgraph as pg
 from scipy import ndimage as ndi
 
 Point = tuple[float, float]
+AXIS_WIDTH_PX = 72  # room for six-character tick labels (e.g. "-123.5") and the axis title
 
 
 def line_positions(p0: Point, p1: Point, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -45,6 +46,19 @@ def line_distances(p0: Point, p1: Point, n: int | None = None) -> np.ndarray:
     return np.hypot(xs - xs[0], ys - ys[0])
 
 
+def _span(*arrays: np.ndarray | None) -> tuple[float, float]:
+    """(min, max) over the finite values of the arrays (a unit span around a single value;
+    (0, 1) when there are none)."""
+    finite = [a[np.isfinite(a)] for a in arrays if a is not None and len(a)]
+    values = np.concatenate(finite) if finite else np.empty(0)
+    if values.size == 0:
+        return 0.0, 1.0
+    lo, hi = float(values.min()), float(values.max())
+    if hi <= lo:
+        return lo - 0.5, hi + 0.5
+    return lo, hi
+
+
 class ProfilePlot(pg.PlotWidget):
     """Depth and truth along the line (left axis) and SEM intensity (right axis)."""
 
@@ -57,6 +71,10 @@ class ProfilePlot(pg.PlotWidget):
         pi.setLabel("left", "depth (DU)")
         pi.showAxis("right")
         pi.setLabel("right", "SEM intensity (raw)")
+        # Fixed side-axis widths: pyqtgraph sizes an axis to its tick labels while painting,
+        # so a profile with wider or narrower labels re-laid out the plot and painted again.
+        for side in ("left", "right"):
+            pi.getAxis(side).setWidth(AXIS_WIDTH_PX)
         self.sem_view = pg.ViewBox()
         pi.scene().addItem(self.sem_view)
         pi.getAxis("right").linkToView(self.sem_view)
@@ -100,8 +118,14 @@ class ProfilePlot(pg.PlotWidget):
                 curve.setData([], [])
             else:
                 curve.setData(distance, y)
-        self.sem_view.enableAutoRange()
-        pi.enableAutoRange()
+        # Set the ranges from the data now rather than enabling auto-range: pyqtgraph
+        # computes auto-ranges while painting, and the changed range (and axis widths) then
+        # asks for another paint (a new profile took three paints; now two).
+        x_range = _span(distance)
+        pi.vb.disableAutoRange()
+        self.sem_view.disableAutoRange()
+        pi.vb.setRange(xRange=x_range, yRange=_span(curves.get("depth"), curves.get("truth")))
+        self.sem_view.setRange(xRange=x_range, yRange=_span(curves.get("sem")))
 
     def clear_profile(self) -> None:
         self.values = {}
