@@ -251,6 +251,26 @@ def field_latency(model: Path, fast_path: str) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- report
+ACCURACY_DATA = REPO / "scratch" / "bench_accuracy" / "data_seed20240917_n2400"
+
+
+def benchmark_rmse(model: Path, fast_paths: list[str]) -> dict[str, float] | None:
+    """Test RMSE per image (DU) of ``model`` on bench/accuracy.py's test split, for each
+    fast path (TTA off, as in training's validation); None without that data set."""
+    from core.data import find_records, split_by_structure
+    from core.evaluate import evaluate_model
+
+    if not ACCURACY_DATA.is_dir():
+        return None
+    records = [r for r in find_records(ACCURACY_DATA) if r.depth_path is not None]
+    test = split_by_structure(records, val_fraction=0.10, test_fraction=0.15, seed=0).test
+    out: dict[str, float] = {}
+    for fp in fast_paths:
+        pred = Predictor.from_checkpoint(model, device="cpu", fast_path=fp)
+        out[fp] = evaluate_model(pred.run_model, test).rmse_per_image
+    return out
+
+
 def write_section(text: str, path: Path) -> None:
     """Replace (or append) the ``## Inference speed`` section of ``path``, atomically."""
     from core.io.atomic import atomic_write
@@ -268,6 +288,18 @@ def write_section(text: str, path: Path) -> None:
         new = "".join(lines[:start]) + text + ("\n" + rest if rest else "")
     with atomic_write(path, overwrite=True) as tmp:
         Path(tmp).write_text(new, encoding="utf-8")
+
+
+def _rmse_line(rmse: dict[str, float] | None, auto: str) -> str:
+    if not rmse:
+        return "Accuracy of the fast path: run bench/accuracy.py first (its test split is used)."
+    ref, fast = rmse["fp32"], rmse.get(auto, rmse["fp32"])
+    change = (fast - ref) / ref * 100
+    return (
+        f"Accuracy of the fast path on bench/accuracy.py's test split (TTA off): fp32 "
+        f"{ref:.4f} DU, {auto} {fast:.4f} DU test RMSE per image: {change:+.2f} % "
+        f"(target within 1 %: {'met' if abs(change) <= 1 else 'missed'})."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -326,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
         field_ref = field_latency(mpath, "fp32")
         rss = rss_batch(mpath, args.n, auto, tmp)
         print(f"rss: {rss}", file=sys.stderr)
+        bench_rmse = benchmark_rmse(mpath, ["fp32", auto] if auto != "fp32" else ["fp32"])
+        print(f"benchmark rmse: {bench_rmse}", file=sys.stderr)
 
     eager = rows["fp32"]["b64"]
     gflop = flops / 1e9
@@ -404,6 +438,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{rss['rss_peak_mb']:.0f} MB, final {rss['rss_final_mb']:.0f} MB: growth "
         f"**{growth:.1f} MB** (target < 100 MB over 10,000 images); "
         f"{rss['n'] / rss['seconds']:.1f} files/s including writing.",
+        "",
+        _rmse_line(bench_rmse, auto),
         "",
         "Full run: `python bench/speed.py` (10,000-image batch, 3 s per timing).",
         "",
