@@ -106,11 +106,39 @@ def _positive_float(value: Any) -> float | None:
 
 
 def _flip_variants(x: np.ndarray) -> list[np.ndarray]:
-    """Identity, h-flip, v-flip, both, of a (N, H, W) stack."""
+    """Identity, h-flip, v-flip, both, of a (N, H, W) stack (each its own inverse)."""
     return [x, x[:, :, ::-1], x[:, ::-1, :], x[:, ::-1, ::-1]]
 
 
-_UNFLIP = _flip_variants  # each flip is its own inverse
+_SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
+
+
+def _shift(x: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """``x`` (N, H, W) moved by (dy, dx) px, the border filled by reflection."""
+    h, w = x.shape[1:]
+    pad = np.pad(x, ((0, 0), (1, 1), (1, 1)), mode="reflect")
+    return pad[:, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
+
+
+def _shift_variants(x: np.ndarray) -> list[np.ndarray]:
+    return [_shift(x, dy, dx) for dy, dx in _SHIFTS]
+
+
+def _unshift_variant(x: np.ndarray, k: int) -> np.ndarray:
+    dy, dx = _SHIFTS[k]
+    return _shift(x, -dy, -dx)
+
+
+def tta_kind_for(card: Mapping[str, Any]) -> str:
+    """Which test-time augmentations suit the model: ``"flips"`` when it was trained with
+    flips (or the card does not say), ``"shifts"`` (identity and 1-px moves) when its card
+    records ``training.augment = false``: such a model never saw mirrored images (each
+    imaging case has its detector on a fixed side), so their answers are biased, not spread.
+    """
+    training = card.get("training")
+    if isinstance(training, Mapping) and training.get("augment") is False:
+        return "shifts"
+    return "flips"
 
 
 class Predictor:
@@ -146,6 +174,8 @@ class Predictor:
         self.model_id = str(self.card.get("id") or (source.stem if source else "unnamed-model"))
         self.model = model.eval()
         self.fast_path = resolve_fast_path(fast_path, self.device, self.card)
+        self.tta_kind = tta_kind_for(self.card)
+        self.n_tta = len(_SHIFTS) if self.tta_kind == "shifts" else 4
         if batch_size is None:
             batch_size = DEFAULT_BATCH.get(self.fast_path, 64) if self.device.type == "cpu" else 64
         self.batch_size = max(1, int(batch_size))
@@ -310,11 +340,13 @@ class Predictor:
         tta: bool,
         cancel: CancelToken | None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and std (N, H, W) over TTA flips (and the second shot) of a window stack."""
+        """Mean and std (N, H, W) over the TTA variants (flips or 1-px shifts, see
+        :func:`tta_kind_for`) and the second shot, of a window stack."""
         shots = [windows] if second is None else [windows, second]
+        forward = _shift_variants if self.tta_kind == "shifts" else _flip_variants
         variants: list[np.ndarray] = []
         for s in shots:
-            variants.extend(_flip_variants(s) if tta else [s])
+            variants.extend(forward(s) if tta else [s])
         stacked = np.concatenate([np.ascontiguousarray(v) for v in variants], axis=0)
         preds = self.run_model(stacked, cancel=cancel)
         n = windows.shape[0]
@@ -322,8 +354,13 @@ class Predictor:
         outs: list[np.ndarray] = []
         for k in range(len(variants)):
             p = preds[k * n : (k + 1) * n]
-            flip = k % per
-            outs.append(_UNFLIP(p)[flip] if tta else p)
+            j = k % per
+            if not tta:
+                outs.append(p)
+            elif self.tta_kind == "shifts":
+                outs.append(_unshift_variant(p, j))
+            else:
+                outs.append(_flip_variants(p)[j])  # each flip is its own inverse
         arr = np.stack(outs, axis=0).astype(np.float64)
         mean = arr.mean(axis=0).astype(np.float32)
         std = arr.std(axis=0).astype(np.float32) if len(outs) > 1 else np.zeros_like(mean)
@@ -408,8 +445,10 @@ class Predictor:
         t = time.perf_counter()
         settings: dict[str, Any] = {
             "tta": bool(tta),
+            "tta_kind": self.tta_kind if tta else None,
             "second_shot": str(second_path) if second_path else None,
-            "predictions_per_pixel": (4 if tta else 1) * (2 if second01 is not None else 1),
+            "predictions_per_pixel": (self.n_tta if tta else 1)
+            * (2 if second01 is not None else 1),
             "resample_factor": round(scale, 6),
             "model_input_size": list(self.input_size),
             "model_pixel_size_nm": self.input_pixel_size_nm,
@@ -561,7 +600,7 @@ class Predictor:
         centres: list[tuple[int, int]] = []
         levels: list[float] = []
         level_unc: list[float] = []
-        n_var = (4 if tta else 1) * (2 if work2 is not None else 1)
+        n_var = (self.n_tta if tta else 1) * (2 if work2 is not None else 1)
         per_chunk = max(1, self.batch_size // n_var)
         total = len(holes)
         for start in range(0, total, per_chunk):
@@ -619,7 +658,7 @@ class Predictor:
         positions = [(r, c) for r in rows for c in cols]
         weight = tile_weight(tile, overlap)
         acc = Accumulator(shape)
-        n_var = (4 if tta else 1) * (2 if work2 is not None else 1)
+        n_var = (self.n_tta if tta else 1) * (2 if work2 is not None else 1)
         budget = self.batch_size * self.input_size[0] * self.input_size[1]
         per_chunk = max(1, budget // (tile[0] * tile[1] * n_var))
         total = len(positions)

@@ -336,3 +336,36 @@ def test_refuses_a_denoiser_checkpoint_as_depth_model(tmp_path) -> None:
     path = make_checkpoint(tmp_path, "denoiser", task="denoise")
     with pytest.raises(CheckpointError, match="'denoise' model, not a depth model"):
         Predictor.from_checkpoint(path, device="cpu")
+
+
+def test_model_trained_without_flips_gets_shift_tta() -> None:
+    """No mirrored images for a model that never saw any: 1-px shifts instead."""
+    from core.inference.predictor import tta_kind_for
+
+    assert tta_kind_for({}) == "flips"
+    assert tta_kind_for({"training": {"augment": True}}) == "flips"
+    assert tta_kind_for({"training": {"augment": False}}) == "shifts"
+
+    rng = np.random.default_rng(3)
+    img = rng.random((72, 48)).astype(np.float32)
+    pred = predictor_for(Times255(), training={"augment": False})
+    sem = SemImage.from_array(img)
+    res = pred.predict(sem, mode="crop", tta=True)
+    assert res.settings["tta_kind"] == "shifts"
+    assert res.settings["predictions_per_pixel"] == 5
+    # a pointwise model is shift-equivariant: away from the 1-px reflected border the
+    # five un-shifted answers agree exactly, so the mean is the input and the spread 0
+    inner = (slice(1, -1), slice(1, -1))
+    expected = sem.normalized() * 255.0  # float input: min-max to 0..1
+    np.testing.assert_allclose(res.depth[inner], expected[inner], rtol=1e-6, atol=1e-3)
+    assert float(np.abs(res.uncertainty[inner]).max()) < 1e-3
+    # a model whose answer depends on the absolute column is not: the spread is positive
+
+    class ColumnWeighted(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x * 255.0 * torch.linspace(0.0, 1.0, x.shape[-1])
+
+    res2 = predictor_for(ColumnWeighted(), training={"augment": False}).predict(
+        sem, mode="crop", tta=True
+    )
+    assert float(res2.uncertainty[inner].mean()) > 0.5
