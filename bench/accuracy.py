@@ -128,6 +128,20 @@ def ensure_data(cache: Path, n: int) -> Path:
     return data
 
 
+def _test_fields(rep: Any, t0: float) -> dict[str, Any]:
+    """The test-split figures of an evaluation report (started at ``t0``)."""
+    return {
+        "test_n": rep.n_images,
+        "test_rmse_per_image": rep.rmse_per_image,
+        "test_rmse_pooled": rep.rmse_pooled,
+        "test_mae": rep.mae,
+        "test_rmse_shots_averaged": (
+            rep.shots_averaged.rmse_per_image if rep.shots_averaged else None
+        ),
+        "eval_seconds": round(time.perf_counter() - t0, 1),
+    }
+
+
 def run_method(m: Method, data: Path, runs: Path, budget: float, device: str) -> dict[str, Any]:
     out = runs / m.name
     cfg = TrainConfig(
@@ -163,14 +177,7 @@ def run_method(m: Method, data: Path, runs: Path, budget: float, device: str) ->
         "amp": res.amp,
         "samples_per_s": round(res.history[-1].samples_per_s, 1) if res.history else None,
         "val_rmse_per_image": res.best_val_rmse_per_image,
-        "test_n": rep.n_images,
-        "test_rmse_per_image": rep.rmse_per_image,
-        "test_rmse_pooled": rep.rmse_pooled,
-        "test_mae": rep.mae,
-        "test_rmse_shots_averaged": (
-            rep.shots_averaged.rmse_per_image if rep.shots_averaged else None
-        ),
-        "eval_seconds": round(time.perf_counter() - t0, 1),
+        **_test_fields(rep, t0),
     }
     print(
         f"[{m.name}] {row['epochs']} epochs in {row['train_seconds']} s: test RMSE per image "
@@ -196,14 +203,7 @@ def score_checkpoint(path: Path, data: Path) -> dict[str, Any]:
         "preset": training.get("preset"),
         "epochs": training.get("epochs"),
         "train_seconds": training.get("seconds"),
-        "test_n": rep.n_images,
-        "test_rmse_per_image": rep.rmse_per_image,
-        "test_rmse_pooled": rep.rmse_pooled,
-        "test_mae": rep.mae,
-        "test_rmse_shots_averaged": (
-            rep.shots_averaged.rmse_per_image if rep.shots_averaged else None
-        ),
-        "eval_seconds": round(time.perf_counter() - t0, 1),
+        **_test_fields(rep, t0),
     }
 
 
