@@ -417,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         "RMSE vs truth, fast / fp32 (DU) |",
         "|---|---|---|---|---|---|---|",
     ]
-    for key, label in (("no_tta", "off"), ("tta", "on (4 flips)")):
+    for key, label in (("no_tta", "off"), ("tta", "on (TTA set of the card)")):
         f = field[key]
         lines.append(
             f"| {label} | {f['seconds']:.2f} | {f['mode']} | {f['holes']} | "
