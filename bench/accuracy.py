@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ if str(REPO) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
+from benchdoc import update_section  # noqa: E402
 
 from core.data import find_records, read_synth_meta, split_by_structure  # noqa: E402
 from core.evaluate import evaluate_model, load_model_any, select_split  # noqa: E402
@@ -255,21 +255,6 @@ def table(results: dict[str, dict[str, Any]], order: list[str]) -> str:
     return "\n".join(lines)
 
 
-def update_section(doc: Path, body: str) -> None:
-    """Replace (or append) this script's section of ``doc``; other sections stay."""
-    from core.io.atomic import atomic_write
-
-    text = doc.read_text(encoding="utf-8") if doc.exists() else "# Benchmarks\n"
-    block = f"{SECTION}\n\n{body.rstrip()}\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: block + "\n", text, count=1).rstrip() + "\n"
-    else:
-        text = text.rstrip() + "\n\n" + block
-    with atomic_write(doc, overwrite=True) as tmp:
-        Path(tmp).write_text(text, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument(
@@ -353,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
     )
     if not args.no_doc and args.budget >= 60:
-        update_section(args.doc, body)
+        update_section(args.doc, SECTION, body)
         print(f"\nwrote the {SECTION!r} section of {args.doc}")
     return 0
 

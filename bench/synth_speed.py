@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import shutil
 import sys
 import tempfile
@@ -21,25 +20,13 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(REPO))
 
+from benchdoc import update_section  # noqa: E402
+
 from core.synth import write_dacon  # noqa: E402
-from core.synth._files import write_bytes  # noqa: E402
 
 SECTION = "## Simulator speed"
 TARGET_S = 300.0
 TARGET_N = 10_000
-
-
-def update_section(doc: Path, body: str) -> None:
-    """Replace (or append) this script's section of ``doc``; other sections stay as they are."""
-    text = doc.read_text(encoding="utf-8") if doc.exists() else "# Benchmarks\n"
-    block = f"{SECTION}\n\n{body.rstrip()}\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: block + "\n", text, count=1).rstrip() + "\n"
-    else:
-        text = text.rstrip() + "\n\n" + block
-    doc.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes(doc, text.encode("utf-8"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.note:
         body += ["", args.note]
     if not args.no_doc:
-        update_section(args.doc, "\n".join(body))
+        update_section(args.doc, SECTION, "\n".join(body))
         print(f"updated {args.doc} ({SECTION})")
     return 0
 

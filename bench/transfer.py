@@ -43,7 +43,6 @@ import json
 import math
 import os
 import platform
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -56,6 +55,7 @@ if str(REPO) not in sys.path:  # run as a script from a checkout
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from benchdoc import update_section  # noqa: E402
 from torch import nn  # noqa: E402
 
 from core.data import (  # noqa: E402
@@ -490,21 +490,6 @@ def section(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def update_section(doc: Path, body: str) -> None:
-    """Replace (or append) this script's section of ``doc``; other sections stay."""
-    from core.io.atomic import atomic_write
-
-    text = doc.read_text(encoding="utf-8") if doc.exists() else "# Benchmarks\n"
-    block = f"{SECTION}\n\n{body.rstrip()}\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: block + "\n", text, count=1).rstrip() + "\n"
-    else:
-        text = text.rstrip() + "\n\n" + block
-    with atomic_write(doc, overwrite=True) as tmp:
-        Path(tmp).write_text(text, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S, help="seconds per method")
@@ -524,7 +509,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(body)
     if not args.no_doc and args.budget >= SMOKE_BUDGET_S:
-        update_section(REPO / "docs" / "benchmarks.md", body)
+        update_section(REPO / "docs" / "benchmarks.md", SECTION, body)
         print(f"\nupdated {SECTION!r} in docs/benchmarks.md")
     return 0
 
