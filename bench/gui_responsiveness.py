@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from benchdoc import update_section
 
 REPO = Path(__file__).resolve().parents[1]
 SECTION = "## GUI responsiveness"
@@ -188,25 +189,6 @@ def section(res: dict[str, Any], command: str) -> str:
     )
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace (or append) only the ``## GUI responsiveness`` section of ``path``."""
-    from core.io.atomic import atomic_write
-
-    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    lines = old.splitlines(keepends=True)
-    start = next((i for i, ln in enumerate(lines) if ln.strip() == SECTION), None)
-    if start is None:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-        tail = "".join(lines[end:])
-        new = "".join(lines[:start]) + text + ("\n" + tail if tail else "")
-    with atomic_write(path, overwrite=True) as tmp:
-        tmp.write_text(new, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--n", type=int, default=500, help="images in the batch [500]")
@@ -219,7 +201,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{k}: {v:.2f}" if isinstance(v, float) else f"{k}: {v}")
     cmd = "python bench/gui_responsiveness.py" + (f" --n {args.n}" if args.n != 500 else "")
     if not args.no_write:
-        write_section(REPO / "docs" / "benchmarks.md", section(res, cmd))
+        update_section(
+            REPO / "docs" / "benchmarks.md", SECTION, section(res, cmd).split("\n", 1)[1]
+        )
         print("updated docs/benchmarks.md", file=sys.stderr)
     return 0 if res["max_gap_ms"] <= TARGET_MS and not res["timed_out"] else 1
 

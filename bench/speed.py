@@ -42,6 +42,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(REPO))
 
+from benchdoc import update_section  # noqa: E402
+
 from core.inference import Predictor  # noqa: E402
 from core.inference.fastpath import cpu_has_native_bf16, onnxruntime_available  # noqa: E402
 
@@ -271,25 +273,6 @@ def benchmark_rmse(model: Path, fast_paths: list[str]) -> dict[str, float] | Non
     return out
 
 
-def write_section(text: str, path: Path) -> None:
-    """Replace (or append) the ``## Inference speed`` section of ``path``, atomically."""
-    from core.io.atomic import atomic_write
-
-    old = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmarks\n"
-    lines = old.splitlines(keepends=True)
-    start = next((i for i, ln in enumerate(lines) if ln.strip() == SECTION), None)
-    if start is None:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-        rest = "".join(lines[end:])
-        new = "".join(lines[:start]) + text + ("\n" + rest if rest else "")
-    with atomic_write(path, overwrite=True) as tmp:
-        Path(tmp).write_text(new, encoding="utf-8")
-
-
 def _rmse_line(rmse: dict[str, float] | None, auto: str) -> str:
     if not rmse:
         return "Accuracy of the fast path: run bench/accuracy.py first (its test split is used)."
@@ -447,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
-        write_section(text, args.out)
+        update_section(args.out, SECTION, text.split("\n", 1)[1])
         print(f"written: {args.out}", file=sys.stderr)
     return 0
 
