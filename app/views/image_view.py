@@ -412,31 +412,31 @@ class LinkedImageView(pg.GraphicsLayoutWidget):
         pos, size = roi.pos(), roi.size()
         return pos.x(), pos.y(), size.x(), size.y()
 
-    def _on_line_moved(self, roi: pg.LineSegmentROI) -> None:
+    def _mirror(self, roi: pg.ROI, attr: str) -> bool:
+        """Copy ``roi``'s state to the same ROI (``attr``) of every other panel; False while
+        already mirroring (the copies' own change signals)."""
         if self._mirroring:
-            return
+            return False
         self._mirroring = True
         try:
             state = roi.getState()
             for p in self.panels.values():
-                if p.line_roi is not roi:
-                    p.line_roi.setState(state)
+                other = getattr(p, attr)
+                if other is not roi:
+                    other.setState(state)
         finally:
             self._mirroring = False
+        return True
+
+    def _on_line_moved(self, roi: pg.LineSegmentROI) -> None:
+        if not self._mirror(roi, "line_roi"):
+            return
         pts = [roi.mapToParent(p) for p in roi.listPoints()]
         self.lineChanged.emit(((pts[0].x(), pts[0].y()), (pts[1].x(), pts[1].y())))
 
     def _on_rect_moved(self, roi: pg.RectROI) -> None:
-        if self._mirroring:
+        if not self._mirror(roi, "rect_roi"):
             return
-        self._mirroring = True
-        try:
-            state = roi.getState()
-            for p in self.panels.values():
-                if p.rect_roi is not roi:
-                    p.rect_roi.setState(state)
-        finally:
-            self._mirroring = False
         pos, size = roi.pos(), roi.size()
         self.rectChanged.emit((pos.x(), pos.y(), size.x(), size.y()))
 
