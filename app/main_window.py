@@ -35,7 +35,8 @@ from PySide6.QtWidgets import (
 )
 
 from core import resources
-from core.batch import SKIP_STEM_SUFFIXES, run_batch, write_outputs
+from core.batch import run_batch, write_outputs
+from core.conventions import is_output_stem
 from core.device import resolve_device
 from core.inference import Predictor, load_denoiser
 from core.io import read_depth
@@ -746,7 +747,7 @@ class MainWindow(QMainWindow):
             samples = []
             log.warning("no sample images: %s", exc)
         # ground-truth maps bundled beside the samples (x_depth.png) are not SEM images
-        samples = [s for s in samples if not s.stem.lower().endswith(SKIP_STEM_SUFFIXES)]
+        samples = [s for s in samples if not is_output_stem(s.stem)]
         if not samples:
             self.statusBar().showMessage("No sample images are bundled with this build.", 8000)
             return None

@@ -65,7 +65,7 @@ from core.data import (  # noqa: E402
     split_by_structure,
 )
 from core.denoise import DenoiseTrainConfig, fit_denoiser  # noqa: E402
-from core.evaluate import MetricAccumulator  # noqa: E402
+from core.metrics import MetricAccumulator  # noqa: E402
 from core.models import create_model, get_preset  # noqa: E402
 from core.models.noise2self import Noise2SelfDenoiser, psnr  # noqa: E402
 from core.transfer import (  # noqa: E402

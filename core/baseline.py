@@ -214,13 +214,10 @@ class IntensityBaseline:
 
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write the fitted baseline as JSON (atomic; refuses to overwrite unless asked)."""
-        from core.io.atomic import atomic_write
+        from core.io.atomic import atomic_write_text
 
-        path = Path(path)
         text = json.dumps(self.to_dict(), indent=2, sort_keys=False)
-        with atomic_write(path, overwrite=overwrite) as tmp:
-            Path(tmp).write_text(text + "\n", encoding="utf-8")
-        return path
+        return atomic_write_text(Path(path), text + "\n", overwrite=overwrite)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>") -> IntensityBaseline:

@@ -42,17 +42,24 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
+from core.conventions import (
+    DEPTH_DIR,
+    DEPTH_SUFFIXES,
+    IMAGE_SUFFIXES,
+    NON_INPUT_DIRS,
+    StemNamer,
+    base_stems,
+    depth_folder_for,
+    is_output_stem,
+    output_name,
+)
 from core.inference import PredictionResult, Predictor
+from core.metrics import rmse
 from core.progress import Cancelled, CancelToken, ProgressCallback, report
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 FORMATS = ("tiff", "csv", "png", "dacon")
-# Folder expansion skips ground-truth folders and noise-free renderings ...
-SKIP_DIRS = {"depth", "sem_clean"}
-# ... and files named like ground truth or like this module's own outputs.
-SKIP_STEM_SUFFIXES = ("_depth", "_depth8", "_uncertainty")
 SUMMARY_COLUMNS = (
     "file",
     "status",
@@ -119,8 +126,7 @@ def _is_image(p: Path) -> bool:
 
 
 def _skipped_in_folder(p: Path) -> bool:
-    stem = p.stem.lower()
-    return any(stem.endswith(s) for s in SKIP_STEM_SUFFIXES)
+    return is_output_stem(p.stem)
 
 
 def _walk_folder(folder: Path, exclude: Sequence[Path]) -> Iterator[Path]:
@@ -131,7 +137,7 @@ def _walk_folder(folder: Path, exclude: Sequence[Path]) -> Iterator[Path]:
         dirnames[:] = sorted(
             d
             for d in dirnames
-            if d.lower() not in SKIP_DIRS and not _is_excluded(here / d, exclude)
+            if d.lower() not in NON_INPUT_DIRS and not _is_excluded(here / d, exclude)
         )
         for name in sorted(filenames):
             p = here / name
@@ -189,21 +195,9 @@ def expand_inputs(
 
 
 # --------------------------------------------------------------------------- ground truth
-_SHOT_SUFFIX = "_itr"
-
-
-def _base_stems(stem: str) -> list[str]:
-    """``x_itr0`` -> ``[x_itr0, x]``; ``x`` -> ``[x]``."""
-    stems = [stem]
-    i = stem.rfind(_SHOT_SUFFIX)
-    if i > 0 and stem[i + len(_SHOT_SUFFIX) :].isdigit():
-        stems.append(stem[:i])
-    return stems
-
-
 def _gt_exts(sem_path: Path) -> list[str]:
     exts = [sem_path.suffix] if sem_path.suffix else []
-    for e in (".png", ".tif", ".tiff"):
+    for e in DEPTH_SUFFIXES:
         if e not in exts:
             exts.append(e)
     return exts
@@ -261,7 +255,7 @@ def find_ground_truth(sem_path: str | Path, gt_dir: str | Path | None = None) ->
     Extensions tried: the SEM file's own, then ``.png``, ``.tif``, ``.tiff``.
     """
     sem_path = Path(sem_path)
-    stems = _base_stems(sem_path.stem)
+    stems = base_stems(sem_path.stem)
     exts = _gt_exts(sem_path)
     if gt_dir is not None:
         gt = Path(gt_dir)
@@ -273,17 +267,15 @@ def find_ground_truth(sem_path: str | Path, gt_dir: str | Path | None = None) ->
             if found:
                 return max(found, key=lambda p: _suffix_match(p, sem_path))
         return None
-    parts = sem_path.parts
-    sem_idx = [i for i, part in enumerate(parts[:-1]) if part.lower() == "sem"]
-    if sem_idx:
-        i = sem_idx[-1]
-        for depth_name in ("Depth", "depth"):
-            base = Path(*parts[:i], depth_name, *parts[i + 1 : -1])
+    for depth_name in (DEPTH_DIR, DEPTH_DIR.lower()):
+        base = depth_folder_for(sem_path, depth_name)
+        if base is not None:
             hit = _first_file((base / f"{s}{e}" for s in reversed(stems) for e in exts), sem_path)
             if hit:
                 return hit
-    folders = [sem_path.parent / n for n in ("Depth", "depth")]
-    folders += [sem_path.parent.parent / n for n in ("Depth", "depth")]
+    names = (DEPTH_DIR, DEPTH_DIR.lower())
+    folders = [sem_path.parent / n for n in names]
+    folders += [sem_path.parent.parent / n for n in names]
     hit = _first_file(
         (f / f"{s}{e}" for f in folders for s in reversed(stems) for e in exts), sem_path
     )
@@ -292,44 +284,6 @@ def find_ground_truth(sem_path: str | Path, gt_dir: str | Path | None = None) ->
     return _first_file(
         (sem_path.parent / f"{s}_depth{e}" for s in reversed(stems) for e in exts), sem_path
     )
-
-
-# --------------------------------------------------------------------------- naming
-class StemNamer:
-    """Collision-free output stems from paths relative to a common root (module docstring)."""
-
-    def __init__(self, paths: Sequence[Path]) -> None:
-        self.root: Path | None = None
-        if paths:
-            try:
-                self.root = Path(os.path.commonpath([str(p.absolute().parent) for p in paths]))
-            except ValueError:  # different drives
-                self.root = None
-        self._used: set[str] = set()
-
-    def __call__(self, path: Path) -> str:
-        rel: Path
-        try:
-            rel = path.absolute().relative_to(self.root) if self.root else Path(path.name)
-        except ValueError:
-            rel = Path(path.name)
-        pieces = [*rel.parent.parts, rel.stem]
-        stem = "__".join(_safe(p) for p in pieces if p not in ("", ".")) or "image"
-        candidate = stem
-        if candidate.lower() in self._used and path.suffix:
-            candidate = f"{stem}_{_safe(path.suffix.lstrip('.').lower())}"
-        k = 2
-        base = candidate
-        while candidate.lower() in self._used:
-            candidate = f"{base}_{k}"
-            k += 1
-        self._used.add(candidate.lower())
-        return candidate
-
-
-def _safe(piece: str) -> str:
-    bad = '<>:"/\\|?*'
-    return "".join("_" if (c in bad or ord(c) < 32) else c for c in piece)
 
 
 # --------------------------------------------------------------------------- outputs
@@ -351,19 +305,18 @@ def planned_outputs(
     out_dir: Path, stem: str, formats: Sequence[str], *, holes: bool
 ) -> dict[str, Path]:
     """Where :func:`write_outputs` puts each file (kind -> path)."""
-    plan: dict[str, Path] = {}
+    kinds: list[str] = []
     if "tiff" in formats:
-        plan["depth_tiff"] = out_dir / f"{stem}_depth.tif"
-        plan["uncertainty_tiff"] = out_dir / f"{stem}_uncertainty.tif"
+        kinds += ["depth_tiff", "uncertainty_tiff"]
     if "csv" in formats:
-        plan["depth_csv"] = out_dir / f"{stem}_depth.csv"
+        kinds.append("depth_csv")
     if "png" in formats:
-        plan["depth_png"] = out_dir / f"{stem}_depth.png"
+        kinds.append("depth_png")
     if "dacon" in formats:
-        plan["depth8_png"] = out_dir / f"{stem}_depth8.png"
+        kinds.append("depth8_png")
     if holes:
-        plan["holes_csv"] = out_dir / f"{stem}_holes.csv"
-    return plan
+        kinds.append("holes_csv")
+    return {k: out_dir / output_name(stem, k) for k in kinds}
 
 
 def refuse_existing(paths: Iterable[Path]) -> None:
@@ -714,7 +667,7 @@ def _process(
                 if gt.shape == result.depth.shape:
                     item.ground_truth = gt
                     diff = result.depth.astype(np.float64) - gt.astype(np.float64)
-                    item.rmse = float(np.sqrt(np.mean(diff * diff)))
+                    item.rmse = rmse(diff)
                 else:
                     item.notes.append(
                         f"ground truth {gt_path} has shape {gt.shape}, "

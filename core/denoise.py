@@ -402,10 +402,9 @@ def train_denoiser(
     result.weights_path = result.denoiser.save(
         out / WEIGHTS_NAME, card=card, overwrite=config.overwrite
     )
-    from core.io.atomic import atomic_write
+    from core.io.atomic import atomic_write_text
 
-    with atomic_write(out / METRICS_NAME, overwrite=True) as tmp:
-        tmp.write_text(_metrics_csv(result.history), encoding="utf-8")
+    atomic_write_text(out / METRICS_NAME, _metrics_csv(result.history), overwrite=True)
     return result
 
 

@@ -24,10 +24,9 @@ def default_model_path() -> Path:
 def sample_images() -> list[Path]:
     """The bundled sample SEM images, sorted by name (their ``*_depth.*`` truths left out)."""
     folder = resources_dir() / "samples"
-    exts = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp"}
-    return sorted(
-        p for p in folder.iterdir() if p.suffix.lower() in exts and not p.stem.endswith("_depth")
-    )
+    from core.conventions import is_image_name, is_output_stem
+
+    return sorted(p for p in folder.iterdir() if is_image_name(p) and not is_output_stem(p.stem))
 
 
 def icon_path(name: str = "semdepth.png") -> Path:

@@ -12,7 +12,6 @@ the smoke test of the desktop build (see the README's "Desktop build" section).
 
 from __future__ import annotations
 
-import argparse
 import io
 import math
 import platform
@@ -259,6 +258,7 @@ def _ground_truth_rmse(sample_path: Path, depth: np.ndarray) -> float | None:
     """Informational: RMSE (DU, this image) against the sample's bundled truth, if any."""
     from core.batch import find_ground_truth
     from core.io import read_depth
+    from core.metrics import rmse
 
     try:
         gt_path = find_ground_truth(sample_path)
@@ -269,8 +269,8 @@ def _ground_truth_rmse(sample_path: Path, depth: np.ndarray) -> float | None:
         return None
     if gt.shape != depth.shape:
         return None
-    rmse = float(np.sqrt(np.mean((depth.astype(np.float64) - gt) ** 2)))
-    return rmse if math.isfinite(rmse) else None
+    value = rmse(depth.astype(np.float64) - gt)
+    return value if math.isfinite(value) else None
 
 
 def _step_write(state: dict[str, Any], out_dir: Path) -> str:
@@ -316,49 +316,3 @@ def _step_csv(state: dict[str, Any]) -> str:
         bool(np.array_equal(data, tiff)), f"{path}: differs from the TIFF by up to {diff:.3g} DU"
     )
     return f"{path.name}: {data.shape[0]} x {data.shape[1]} values, equal to the TIFF"
-
-
-# --------------------------------------------------------------------------- CLI
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model",
-        type=Path,
-        default=None,
-        help="model weights (.safetensors with its .json card); default: the bundled model",
-    )
-    parser.add_argument(
-        "--sample",
-        type=Path,
-        default=None,
-        help=f"SEM image to predict; default: the bundled {DEFAULT_SAMPLE}",
-    )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="keep the written TIFF/CSV in this folder (default: a temporary folder)",
-    )
-    parser.add_argument(
-        "--device", choices=("auto", "cpu", "cuda", "mps"), default="auto", help="device"
-    )
-    parser.add_argument("--fast-path", default="auto", help="inference fast path (default auto)")
-
-
-def run(args: argparse.Namespace) -> int:
-    return self_test(
-        args.model,
-        sample=args.sample,
-        out_dir=args.out,
-        device=args.device,
-        fast_path=args.fast_path,
-    )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="semdepth self-test", description=__doc__)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -43,7 +43,8 @@ import torch
 from torch import nn
 
 import core
-from core.evaluate import MetricAccumulator
+from core.io.atomic import atomic_write_bytes, atomic_write_text
+from core.metrics import MetricAccumulator
 from core.progress import CancelToken, Progress, ProgressCallback
 
 log = logging.getLogger(__name__)
@@ -492,17 +493,11 @@ def lr_factor(schedule: str, progress: float, warmup: float = 0.05) -> float:
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    from core.io.atomic import atomic_write
-
-    with atomic_write(path, overwrite=True) as tmp:
-        Path(tmp).write_text(text, encoding="utf-8")
+    atomic_write_text(path, text, overwrite=True)
 
 
 def _atomic_bytes(path: Path, data: bytes) -> None:
-    from core.io.atomic import atomic_write
-
-    with atomic_write(path, overwrite=True) as tmp:
-        Path(tmp).write_bytes(data)
+    atomic_write_bytes(path, data, overwrite=True)
 
 
 def write_metrics_csv(path: Path, history: Sequence[EpochMetrics]) -> None:

@@ -45,7 +45,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.data import DepthDataset, SampleRecord, site_key, split_shot
+from core.conventions import split_shot
+from core.data import DepthDataset, SampleRecord, site_key
 from core.models.noise2self import Masker
 from core.progress import CancelToken, ProgressCallback, report
 

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     from app.state import make_settings
     from app.views.image_view import configure_runtime
     from core import resources
-    from core.batch import SKIP_STEM_SUFFIXES
+    from core.conventions import is_output_stem
 
     configure_runtime()
     app = QApplication.instance() or QApplication([sys.argv[0]])
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     samples = [
         s
         for s in resources.sample_images()
-        if s.stem.startswith("hole") and not s.stem.lower().endswith(SKIP_STEM_SUFFIXES)
+        if s.stem.startswith("hole") and not is_output_stem(s.stem)
     ]
     if not samples:
         raise SystemExit("screenshot: no hole_* sample images found in resources/samples")

@@ -1,13 +1,13 @@
 """Training data: DACON-layout pairing, paired and unlabeled folders, group-aware splits,
 ``DepthDataset`` and flip augmentation."""
 
+from core.conventions import split_shot
 from core.data.augment import flip_batch, flip_pair, random_flip_pair
 from core.data.dacon import (
     find_dacon_pairs,
     find_dacon_train,
     load_average_depth_csv,
     site_key,
-    split_shot,
 )
 from core.data.dataset import DepthDataset
 from core.data.folders import detect_layout, find_paired_folder, find_records, find_unlabeled

@@ -11,22 +11,12 @@ from __future__ import annotations
 
 import csv
 import logging
-import re
 from pathlib import Path
 
+from core.conventions import split_shot
 from core.data.records import DatasetError, SampleRecord, format_paths, list_images
 
 log = logging.getLogger(__name__)
-
-_SHOT_RE = re.compile(r"^(?P<name>.+)_itr(?P<shot>\d+)$")
-
-
-def split_shot(stem: str) -> tuple[str, int | None]:
-    """``"abc_itr1"`` -> ``("abc", 1)``; a stem without the suffix -> ``(stem, None)``."""
-    m = _SHOT_RE.match(stem)
-    if m is None:
-        return stem, None
-    return m.group("name"), int(m.group("shot"))
 
 
 def _child(folder: Path, name: str) -> Path | None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.conventions import split_shot
 from core.data.dacon import (
     _child,
     find_dacon_pairs,
     find_dacon_train,
     pair_folders,
     simulation_dir,
-    split_shot,
     train_dir,
 )
 from core.data.records import DatasetError, SampleRecord, is_image, list_images

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-#: Image file types the finders pick up (case-insensitive).
-IMAGE_EXTS = frozenset({".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp"})
+from core.conventions import IMAGE_SUFFIXES, is_image_name
+
+#: Image file types the finders pick up (case-insensitive): the project's one list.
+IMAGE_EXTS = frozenset(IMAGE_SUFFIXES)
 
 #: How many offending paths a :class:`DatasetError` message lists before "... and N more".
 MAX_LISTED = 20
@@ -47,7 +49,7 @@ def format_paths(paths: list[Path] | list[str], limit: int = MAX_LISTED) -> str:
 
 
 def is_image(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in IMAGE_EXTS and not path.name.startswith(".")
+    return path.is_file() and is_image_name(path)
 
 
 def list_images(folder: Path) -> list[Path]:

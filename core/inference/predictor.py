@@ -35,7 +35,6 @@ sharing one is safe too, only serialised).
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Mapping
@@ -47,6 +46,7 @@ import torch
 from scipy import ndimage as ndi
 from torch import nn
 
+from core.conventions import shot_stem, split_shot
 from core.device import resolve_device
 from core.inference.denoising import denoiser_record, load_denoiser, to_sem_range
 from core.inference.fastpath import Runner, TorchRunner, make_runner, resolve_fast_path
@@ -67,7 +67,6 @@ from core.progress import CancelToken, ProgressCallback, report
 log = logging.getLogger(__name__)
 
 MODES = ("auto", "crop", "field", "tiled")
-_SHOT_RE = re.compile(r"^(?P<name>.+)_itr(?P<shot>\d+)$")
 
 # Resampling to the model's pixel size is skipped (with a note) outside these limits.
 MAX_RESAMPLE_FACTOR = 8.0
@@ -710,14 +709,13 @@ def find_second_shot(path: Path | None) -> Path | None:
     if path is None:
         return None
     path = Path(path)
-    m = _SHOT_RE.match(path.stem)
-    if not m:
+    name, shot = split_shot(path.stem)
+    if shot is None:
         return None
-    name, shot = m.group("name"), int(m.group("shot"))
     for k in range(0, 10):
         if k == shot:
             continue
-        cand = path.with_name(f"{name}_itr{k}{path.suffix}")
+        cand = path.with_name(f"{shot_stem(name, k)}{path.suffix}")
         if cand.is_file():
             return cand
     return None

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["OutputExistsError", "atomic_write"]
+__all__ = ["OutputExistsError", "atomic_write", "atomic_write_bytes", "atomic_write_text"]
 
 
 class OutputExistsError(FileExistsError):
@@ -110,3 +110,20 @@ def _commit_no_clobber(tmp: Path, target: Path) -> None:
         os.replace(tmp, target)
         return
     tmp.unlink()
+
+
+def atomic_write_bytes(
+    path: str | os.PathLike[str], data: bytes, *, overwrite: bool = False, durable: bool = True
+) -> Path:
+    """Write ``data`` to ``path`` through :func:`atomic_write`; returns the path."""
+    target = Path(path)
+    with atomic_write(target, overwrite=overwrite, durable=durable) as tmp:
+        tmp.write_bytes(data)
+    return target
+
+
+def atomic_write_text(
+    path: str | os.PathLike[str], text: str, *, overwrite: bool = False, durable: bool = True
+) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_write`; returns the path."""
+    return atomic_write_bytes(path, text.encode("utf-8"), overwrite=overwrite, durable=durable)

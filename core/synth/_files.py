@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from core.io.atomic import OutputExistsError, atomic_write
+from core.io.atomic import OutputExistsError, atomic_write, atomic_write_bytes
 from core.io.writers import write_depth_tiff as _shared_depth_tiff
 
 __all__ = ["OutputExistsError", "atomic_path", "prepare_output", "write_bytes", "write_png"]
@@ -32,9 +32,8 @@ def atomic_path(
 
 
 def write_bytes(path: Path, data: bytes, *, overwrite: bool = True, durable: bool = False) -> Path:
-    with atomic_path(path, overwrite=overwrite, durable=durable) as tmp:
-        tmp.write_bytes(data)
-    return path
+    """Data-set bytes: atomic, flushed to disk only when ``durable`` (see atomic_path)."""
+    return atomic_write_bytes(path, data, overwrite=overwrite, durable=durable)
 
 
 def png_bytes(array: np.ndarray) -> bytes:

@@ -29,14 +29,42 @@ def test_report_calls_callback_with_fraction() -> None:
     assert got[0].fraction == 0.25
 
 
-def test_resolve_device_auto_and_errors() -> None:
-    dev = resolve_device("auto")
-    avail = available_devices()
-    expected = "cuda" if avail["cuda"] else "mps" if avail["mps"] else "cpu"
-    assert dev.type == expected
+@pytest.mark.parametrize(
+    ("cuda", "mps", "expected"),
+    [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu"), (True, False, "cuda")],
+)
+def test_resolve_device_auto_prefers_cuda_then_mps_then_cpu(
+    monkeypatch: pytest.MonkeyPatch, cuda: bool, mps: bool, expected: str
+) -> None:
+    import core.device as device_mod
+
+    monkeypatch.setattr(
+        device_mod, "available_devices", lambda: {"cpu": True, "cuda": cuda, "mps": mps}
+    )
+    assert resolve_device("auto").type == expected
+    assert resolve_device("AUTO").type == expected
+    assert resolve_device("").type == expected
+
+
+def test_resolve_device_explicit_names_and_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.device as device_mod
+
+    monkeypatch.setattr(
+        device_mod, "available_devices", lambda: {"cpu": True, "cuda": False, "mps": False}
+    )
     assert resolve_device("cpu") == torch.device("cpu")
-    with pytest.raises(ValueError, match="unknown device"):
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
         resolve_device("tpu")
+    with pytest.raises(ValueError, match="'cuda:1' is not available on this machine"):
+        resolve_device("cuda:1")
+    with pytest.raises(ValueError, match="'mps' is not available"):
+        resolve_device("mps")
+
+
+def test_available_devices_always_offers_the_cpu() -> None:
+    avail = available_devices()
+    assert avail["cpu"] is True
+    assert set(avail) == {"cpu", "cuda", "mps"}
 
 
 def test_cli_version(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.batch import IMAGE_SUFFIXES, read_summary
+from core.batch import read_summary
 from core.cli import main
+from core.conventions import IMAGE_SUFFIXES
 
 
 def _png(path: Path, seed: int = 0) -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -89,11 +91,27 @@ def test_split_of_real_dacon_tree_keeps_cases_and_shots_together(tmp_path: Path)
     assert len(split.val) == 16  # 2 structures x 4 cases x 2 shots
 
 
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def test_dataset_hash_stable_and_content_sensitive(tmp_path: Path) -> None:
     make_dacon(tmp_path / "a", n_structures=2)
     recs = find_dacon_pairs(tmp_path / "a")
     h = dataset_hash(recs)
-    assert len(h) == 64 and int(h, 16) >= 0
+    # recomputed by hand: sorted lines of relative SEM path, its SHA-256, depth path, its SHA-256
+    all_paths = [str(Path(p).resolve()) for r in recs for p in (r.sem_path, r.depth_path)]
+    root = Path(os.path.commonpath(all_paths))
+    lines = []
+    for r in recs:
+        sem, depth = Path(r.sem_path).resolve(), Path(r.depth_path).resolve()
+        entry = [sem.relative_to(root).as_posix(), hashlib.sha256(sem.read_bytes()).hexdigest()]
+        entry += [
+            depth.relative_to(root).as_posix(),
+            hashlib.sha256(depth.read_bytes()).hexdigest(),
+        ]
+        lines.append("\t".join(entry) + "\n")
+    assert h == hashlib.sha256("".join(sorted(lines)).encode("utf-8")).hexdigest()
     assert dataset_hash(list(reversed(recs))) == h
     shutil.copytree(tmp_path / "a", tmp_path / "elsewhere" / "b")
     assert dataset_hash(find_dacon_pairs(tmp_path / "elsewhere" / "b")) == h

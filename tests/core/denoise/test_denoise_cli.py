@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.denoise_cli import add_denoise_arguments, add_train_arguments, run_denoise, run_train
+from core.cli.denoise import add_denoise_arguments, add_train_arguments, run_denoise, run_train
 from core.io import read_depth_tiff
 from core.models import UNet, save_checkpoint
 

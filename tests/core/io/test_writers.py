@@ -11,7 +11,6 @@ import pytest
 import tifffile
 from PIL import Image
 
-import core.io.writers as writers_mod
 from core.io import (
     OutputExistsError,
     atomic_write,
@@ -299,10 +298,6 @@ def test_atomic_write_refuses_existing_even_if_created_meanwhile(tmp_path):
 def test_atomic_write_rejects_directory_target(tmp_path):
     with pytest.raises(IsADirectoryError), atomic_write(tmp_path):
         pass
-
-
-def test_writers_module_exports():
-    assert set(writers_mod.__all__) >= {"write_depth_tiff", "read_depth_tiff", "write_depth_csv"}
 
 
 def test_pixel_size_round_trips_exactly(tmp_path):

@@ -9,14 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.evaluate import (
+from core.metrics import (
     GroupMetrics,
     MetricAccumulator,
     image_mae,
     image_rmse,
+    image_rmse_offset_free,
     mean_rmse_per_image,
     pooled_mae,
     pooled_rmse,
+    rmse,
     rmse_per_image,
 )
 
@@ -83,3 +85,17 @@ def test_accumulator_groups_and_worst() -> None:
     assert by_case["Case_2"].rmse_pooled == 2.0
     assert acc.by("bucket")["080"].rmse_per_image == pytest.approx(1.5)
     assert [r.structure for r in acc.worst(2)] == ["b", "c"]
+
+
+def test_offset_free_rmse_removes_only_the_constant_offset() -> None:
+    target = np.array([[10.0, 20.0], [30.0, 40.0]])
+    # prediction = target + 5 everywhere, plus +-1 of shape error
+    pred = target + 5.0 + np.array([[1.0, -1.0], [1.0, -1.0]])
+    assert image_rmse(pred, target) == pytest.approx(math.sqrt((36 + 16 + 36 + 16) / 4))
+    assert image_rmse_offset_free(pred, target) == pytest.approx(1.0)
+    assert image_rmse_offset_free(target + 7.0, target) == pytest.approx(0.0)
+
+
+def test_rmse_of_an_error_array() -> None:
+    assert rmse(np.array([3.0, -4.0])) == pytest.approx(math.sqrt(12.5))
+    assert math.isnan(rmse(np.array([])))

@@ -18,7 +18,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from core.cli_support import bar_progress, finish_batch, progress_bar, sigint_cancels
+from core.cli.support import bar_progress, finish_batch, progress_bar, sigint_cancels
 from core.progress import CancelToken
 
 

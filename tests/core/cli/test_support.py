@@ -1,4 +1,4 @@
-"""core.cli_support: Ctrl+C handling, the progress bar adapter and the end-of-batch report."""
+"""core.cli.support: Ctrl+C handling, the progress bar adapter and the end-of-batch report."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core.cli_support import bar_progress, finish_batch, progress_bar, sigint_cancels
+from core.cli.support import bar_progress, finish_batch, progress_bar, sigint_cancels
 from core.progress import CancelToken, Progress
 
 
@@ -124,8 +124,11 @@ def test_bar_progress_moves_the_bar() -> None:
     assert bar.postfix[-1] == ("b.png", True)
 
 
-def test_bar_progress_without_bar_is_a_no_op() -> None:
-    bar_progress(None)(Progress(1, 2, "a"))
+def test_bar_progress_without_bar_writes_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    callback = bar_progress(None)
+    assert callback(Progress(1, 2, "a")) is None
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
 
 
 def test_progress_bar_quiet_and_not() -> None:

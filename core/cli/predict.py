@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from core.cli_support import bar_progress, finish_batch, progress_bar, sigint_cancels
+from core.cli.support import bar_progress, finish_batch, progress_bar, sigint_cancels
 from core.progress import CancelToken
 
 FAST_PATH_CHOICES = ("auto", "fp32", "channels-last", "bf16", "onnx", "compile")
