@@ -7,8 +7,9 @@ See ``docs/inference.md``. Public API::
     result = pred.predict("image.tif")                         # mode auto, TTA on
 """
 
+from core.device import cpu_has_native_bf16
 from core.inference.denoising import denoiser_record, load_denoiser, to_sem_range
-from core.inference.fastpath import FAST_PATHS, cpu_has_native_bf16, normalize_fast_path
+from core.inference.fastpath import FAST_PATHS, normalize_fast_path
 from core.inference.holes import HoleCandidate, detect_holes, plausible_field
 from core.inference.predictor import (
     MODES,
