@@ -1,6 +1,7 @@
-"""What a prediction starts from: the SEM image (a :class:`~core.io.SemImage`, a 2-D array
-or a path) and, optionally, a second shot of the same structure (``<name>_itrM`` beside
-``<name>_itrN``, see :mod:`core.conventions`) whose answers enter the mean and the spread.
+"""What a prediction starts from: the model's checkpoint file, the SEM image (a
+:class:`~core.io.SemImage`, a 2-D array or a path) and, optionally, a second shot of the
+same structure (``<name>_itrM`` beside ``<name>_itrN``, see :mod:`core.conventions`) whose
+answers enter the mean and the spread.
 """
 
 from __future__ import annotations
@@ -14,6 +15,22 @@ from core.conventions import shot_stem, split_shot
 
 if TYPE_CHECKING:
     from core.io import SemImage
+
+
+def checkpoint_file(path: str | Path, what: str = "model") -> Path:
+    """The weights file of a checkpoint given as ``x.safetensors`` or its card ``x.json``;
+    :class:`~core.models.CheckpointError` naming the file (``"<what> file not found"``)
+    when it is missing or not a file. The content is checked by the loader."""
+    from core.models import CheckpointError
+
+    p = Path(path)
+    if p.suffix.lower() == ".json" and p.with_suffix(".safetensors").is_file():
+        p = p.with_suffix(".safetensors")
+    if not p.exists():
+        raise CheckpointError(f"{p}: {what} file not found")
+    if not p.is_file():
+        raise CheckpointError(f"{p}: not a file")
+    return p
 
 
 def as_sem(image: Any) -> SemImage:

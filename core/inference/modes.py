@@ -17,6 +17,7 @@ the second shot's windows -> mean and std over the test-time variants, see
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,21 @@ MODES = ("auto", "crop", "field", "tiled")
 
 #: (windows (N, H, W), second shot's windows or None) -> (mean, std), each (N, H, W).
 StackFn = Callable[[np.ndarray, np.ndarray | None], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class ModeRun:
+    """What every mode runner needs besides the image: the model as a ``stack`` function,
+    the model's ``input_size`` (rows, cols), ``batch_size`` model-input-sized images of
+    pixels per forward pass, ``n_var`` answers per window (TTA variants x shots), and the
+    progress callback and cancel token."""
+
+    stack: StackFn
+    input_size: tuple[int, int]
+    batch_size: int
+    n_var: int
+    progress: ProgressCallback | None = None
+    cancel: CancelToken | None = None
 
 
 class NoHolesFoundError(ValueError):
@@ -99,37 +115,35 @@ def _windows(
     corners: Sequence[tuple[int, int]],
     size: tuple[int, int],
     per_chunk: int,
-    stack: StackFn,
-    progress: ProgressCallback | None,
-    cancel: CancelToken | None,
+    run: ModeRun,
     label: str,
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """(k, mean, std) of the window of ``size`` at each of ``corners`` (top-left, in the
-    sources' coordinates), predicted ``per_chunk`` windows per ``stack`` call; one progress
-    report per chunk, ``cancel`` checked before each."""
+    sources' coordinates), predicted ``per_chunk`` windows per ``run.stack`` call; one
+    progress report per chunk, ``run.cancel`` checked before each."""
     image, second = sources
     h, w = size
     total = len(corners)
     for start in range(0, total, per_chunk):
-        if cancel is not None:
-            cancel.raise_if_cancelled()
+        if run.cancel is not None:
+            run.cancel.raise_if_cancelled()
         chunk = corners[start : start + per_chunk]
         win = np.stack([image[r : r + h, c : c + w] for r, c in chunk])
         win2 = (
             None if second is None else np.stack([second[r : r + h, c : c + w] for r, c in chunk])
         )
-        mean, std = stack(win, win2)
+        mean, std = run.stack(win, win2)
         for k in range(len(chunk)):
             yield start + k, mean[k], std[k]
-        report(progress, min(total, start + len(chunk)), total, label)
+        report(run.progress, min(total, start + len(chunk)), total, label)
 
 
 def predict_crop(
-    work: np.ndarray, work2: np.ndarray | None, stack: StackFn, progress: ProgressCallback | None
+    work: np.ndarray, work2: np.ndarray | None, run: ModeRun
 ) -> tuple[np.ndarray, np.ndarray]:
     """The whole image in one window."""
-    mean, std = stack(work[None], None if work2 is None else work2[None])
-    report(progress, 1, 1, "crop")
+    mean, std = run.stack(work[None], None if work2 is None else work2[None])
+    report(run.progress, 1, 1, "crop")
     return mean[0], std[0]
 
 
@@ -137,17 +151,12 @@ def predict_field(
     work: np.ndarray,
     work2: np.ndarray | None,
     holes: list[HoleCandidate],
-    stack: StackFn,
-    *,
-    window: tuple[int, int],
-    batch_size: int,
-    n_var: int,
-    progress: ProgressCallback | None,
-    cancel: CancelToken | None,
+    run: ModeRun,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One ``window``-sized window centred on each hole, blended with a raised-cosine
+    """One model-input-sized window centred on each hole, blended with a raised-cosine
     weight over a background spread from the windows' border levels. ``batch_size //
-    n_var`` windows (``n_var`` variants each) per forward pass."""
+    n_var`` windows (``n_var`` answers each) per forward pass."""
+    window = run.input_size
     wh, ww = window
     ph, pw = wh // 2 + 1, ww // 2 + 1
     padded = reflect_pad(work, ph, pw)
@@ -159,10 +168,8 @@ def predict_field(
     centres: list[tuple[int, int]] = []
     levels: list[float] = []
     level_unc: list[float] = []
-    per_chunk = max(1, batch_size // n_var)
-    found = _windows(
-        (padded, padded2), in_padded, window, per_chunk, stack, progress, cancel, "holes"
-    )
+    per_chunk = max(1, run.batch_size // run.n_var)
+    found = _windows((padded, padded2), in_padded, window, per_chunk, run, "holes")
     for k, mean, std in found:
         t, c = corners[k]
         acc.add(t, c, mean, std, weight)
@@ -176,29 +183,21 @@ def predict_field(
 
 
 def predict_tiled(
-    work: np.ndarray,
-    work2: np.ndarray | None,
-    stack: StackFn,
-    *,
-    input_size: tuple[int, int],
-    batch_size: int,
-    n_var: int,
-    progress: ProgressCallback | None,
-    cancel: CancelToken | None,
+    work: np.ndarray, work2: np.ndarray | None, run: ModeRun
 ) -> tuple[np.ndarray, np.ndarray, tuple[int, int], tuple[int, int]]:
     """Overlapping tiles (:func:`tile_geometry`) blended with linear ramps; returns depth,
     uncertainty, the tile size and the overlap. As many tiles per forward pass as fit in
     ``batch_size`` model-input-sized images of pixels."""
     shape = (int(work.shape[0]), int(work.shape[1]))
-    tile, overlap = tile_geometry(shape, input_size)
+    tile, overlap = tile_geometry(shape, run.input_size)
     rows = tile_starts(shape[0], tile[0], overlap[0])
     cols = tile_starts(shape[1], tile[1], overlap[1])
     positions = [(r, c) for r in rows for c in cols]
     weight = tile_weight(tile, overlap)
     acc = Accumulator(shape)
-    budget = batch_size * input_size[0] * input_size[1]
-    per_chunk = max(1, budget // (tile[0] * tile[1] * n_var))
-    tiles = _windows((work, work2), positions, tile, per_chunk, stack, progress, cancel, "tiles")
+    budget = run.batch_size * run.input_size[0] * run.input_size[1]
+    per_chunk = max(1, budget // (tile[0] * tile[1] * run.n_var))
+    tiles = _windows((work, work2), positions, tile, per_chunk, run, "tiles")
     for k, mean, std in tiles:
         r, c = positions[k]
         acc.add(r, c, mean, std, weight)
@@ -211,44 +210,19 @@ def run_mode(
     work: np.ndarray,
     work2: np.ndarray | None,
     holes: list[HoleCandidate] | None,
-    stack: StackFn,
-    *,
-    input_size: tuple[int, int],
-    batch_size: int,
-    n_var: int,
-    progress: ProgressCallback | None,
-    cancel: CancelToken | None,
+    run: ModeRun,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, list[int]]]:
     """Depth and uncertainty on the working grid by the ``chosen`` mode (crop, field with
     its ``holes``, tiled), and the mode's geometry for the result's settings (``window``,
     or ``tile`` and ``overlap``)."""
     if chosen == "crop":
-        depth, unc = predict_crop(work, work2, stack, progress)
+        depth, unc = predict_crop(work, work2, run)
         return depth, unc, {}
     if chosen == "field":
         assert holes is not None
-        depth, unc = predict_field(
-            work,
-            work2,
-            holes,
-            stack,
-            window=input_size,
-            batch_size=batch_size,
-            n_var=n_var,
-            progress=progress,
-            cancel=cancel,
-        )
-        return depth, unc, {"window": list(input_size)}
-    depth, unc, tile, overlap = predict_tiled(
-        work,
-        work2,
-        stack,
-        input_size=input_size,
-        batch_size=batch_size,
-        n_var=n_var,
-        progress=progress,
-        cancel=cancel,
-    )
+        depth, unc = predict_field(work, work2, holes, run)
+        return depth, unc, {"window": list(run.input_size)}
+    depth, unc, tile, overlap = predict_tiled(work, work2, run)
     return depth, unc, {"tile": list(tile), "overlap": list(overlap)}
 
 

@@ -39,9 +39,10 @@ from torch import nn
 from core.device import resolve_device
 from core.inference.denoising import denoiser_record, load_denoiser, to_sem_range
 from core.inference.fastpath import Runner, TorchRunner, make_runner, resolve_fast_path
-from core.inference.inputs import as_sem, find_second_shot, load_second_shot
+from core.inference.inputs import as_sem, checkpoint_file, find_second_shot, load_second_shot
 from core.inference.modes import (
     MODES,
+    ModeRun,
     NoHolesFoundError,
     choose_mode,
     hole_records,
@@ -153,13 +154,7 @@ class Predictor:
         file, any pickle-based file (never unpickled), and a card that is missing,
         malformed or names an unknown architecture. ``denoiser``: a Noise2Self denoiser
         (checkpoint path or loaded) to apply first, see :meth:`set_denoiser`."""
-        path = Path(path)
-        if path.suffix.lower() == ".json" and path.with_suffix(".safetensors").is_file():
-            path = path.with_suffix(".safetensors")
-        if not path.exists():
-            raise CheckpointError(f"{path}: model file not found")
-        if not path.is_file():
-            raise CheckpointError(f"{path}: not a file")
+        path = checkpoint_file(path, "model")
         model, card = load_checkpoint(path, device="cpu")  # refuses pickles, bad cards
         if card.get("task", "depth") != "depth":
             raise CheckpointError(
@@ -343,18 +338,15 @@ class Predictor:
             chosen, holes = choose_mode(mode, work, self.input_size, sem.path)
         with watch.step("inference"):
             settings = self._settings(mode, tta, second_path, second01 is not None, scale, denoise)
-            depth_w, unc_w, geometry = run_mode(
-                chosen,
-                work,
-                work2,
-                holes,
+            run = ModeRun(
                 lambda windows, second: self._predict_stack(windows, second, tta, cancel),
-                input_size=self.input_size,
-                batch_size=self.batch_size,
+                self.input_size,
+                self.batch_size,
                 n_var=settings["predictions_per_pixel"],
                 progress=progress,
                 cancel=cancel,
             )
+            depth_w, unc_w, geometry = run_mode(chosen, work, work2, holes, run)
             settings.update(geometry)
         with watch.step("stitch"):
             records: list[HoleRecord] | None = None
