@@ -125,7 +125,6 @@ class Predictor:
             batch_size = DEFAULT_BATCH.get(self.fast_path, 64) if self.device.type == "cpu" else 64
         self.batch_size = max(1, int(batch_size))
         self.fast_path_requested = fast_path
-        self._cache_dir = cache_dir
         self._runner: Runner = make_runner(
             self.model, self.device, self.fast_path, cache_dir=cache_dir
         )

@@ -32,11 +32,10 @@ from core.io.errors import (
 from core.io.formats import check_file, error_text
 from core.io.image import MIN_SIDE_PX, SemImage
 from core.io.pillow import read_pillow
-from core.io.pixels import LUMA_601, rgb_to_gray
 from core.io.tiff import read_float_tiff, read_tiff
 from core.io.vendor import VendorInfo, from_sidecar, jsonable
 
-__all__ = ["DEFAULT_MAX_PIXELS", "LUMA_601", "read_depth", "read_sem", "rgb_to_gray"]
+__all__ = ["DEFAULT_MAX_PIXELS", "read_depth", "read_sem"]
 
 DEFAULT_MAX_PIXELS = 100_000_000
 
