@@ -44,8 +44,9 @@ if str(REPO) not in sys.path:  # run as a script from a checkout
 
 from benchdoc import update_section  # noqa: E402
 
+from core.device import cpu_has_native_bf16  # noqa: E402
 from core.inference import Predictor  # noqa: E402
-from core.inference.fastpath import cpu_has_native_bf16, onnxruntime_available  # noqa: E402
+from core.inference.fastpath import onnxruntime_available  # noqa: E402
 
 SECTION = "## Inference speed"
 

@@ -1,13 +1,16 @@
-"""Progress reporting and cancellation without Qt.
+"""Progress reporting, cancellation and step timings without Qt.
 
 The engine reports through plain callables and polls a :class:`CancelToken`;
 the CLI turns them into a tqdm bar and Ctrl+C handling, the GUI into signals.
+A :class:`Stopwatch` times the named steps of one piece of work.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 
@@ -53,3 +56,25 @@ def report(callback: ProgressCallback | None, done: int, total: int, message: st
     """Call ``callback`` if there is one (the engine's single way to report progress)."""
     if callback is not None:
         callback(Progress(done, total, message))
+
+
+class Stopwatch:
+    """Seconds per named step of one piece of work, and the total since it was made.
+
+    ``with watch.step("read"): ...`` records the block's duration under ``"read"`` (a
+    step that raises records nothing); :meth:`stop` adds ``"total"`` and returns the dict.
+    """
+
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        t = time.perf_counter()
+        yield
+        self.timings[name] = time.perf_counter() - t
+
+    def stop(self) -> dict[str, float]:
+        self.timings["total"] = time.perf_counter() - self.t0
+        return self.timings

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from core.cli.support import bar_progress, finish_batch, progress_bar, sigint_cancels
-from core.progress import CancelToken
+from core.progress import CancelToken, ProgressCallback
 
 FAST_PATH_CHOICES = ("auto", "fp32", "channels-last", "bf16", "onnx", "compile")
 
@@ -132,23 +134,30 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
 
-    bar = progress_bar(len(paths), quiet=args.quiet, unit="img")
     token = CancelToken()
+    with _progress(len(paths), quiet=args.quiet) as progress, sigint_cancels(token, "predict"):
+        summary = run_batch(
+            paths,
+            predictor,
+            out_dir,
+            formats=formats,
+            gt_dir=args.gt,
+            mode=args.mode,
+            overwrite=args.overwrite,
+            tta=not args.no_tta,
+            progress=progress,
+            cancel=token,
+        )
+    return finish_batch(summary)
+
+
+@contextmanager
+def _progress(total: int, *, quiet: bool) -> Iterator[ProgressCallback]:
+    """A progress callback driving a tqdm bar of ``total`` images (none when ``quiet``),
+    closed on the way out."""
+    bar = progress_bar(total, quiet=quiet, unit="img")
     try:
-        with sigint_cancels(token, "predict"):
-            summary = run_batch(
-                paths,
-                predictor,
-                out_dir,
-                formats=formats,
-                gt_dir=args.gt,
-                mode=args.mode,
-                overwrite=args.overwrite,
-                tta=not args.no_tta,
-                progress=bar_progress(bar),
-                cancel=token,
-            )
+        yield bar_progress(bar)
     finally:
         if bar is not None:
             bar.close()
-    return finish_batch(summary)

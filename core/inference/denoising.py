@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.models import CheckpointError
+from core.inference.inputs import checkpoint_file
 from core.models.noise2self import METHOD, Noise2SelfDenoiser
 
 
@@ -25,14 +25,7 @@ def load_denoiser(path: str | Path, *, device: str | torch.device = "cpu") -> No
 
     Raises :class:`~core.models.CheckpointError` naming the file when it is missing or is
     not a denoiser checkpoint (e.g. a depth model)."""
-    p = Path(path)
-    if p.suffix.lower() == ".json" and p.with_suffix(".safetensors").is_file():
-        p = p.with_suffix(".safetensors")
-    if not p.exists():
-        raise CheckpointError(f"{p}: denoiser file not found")
-    if not p.is_file():
-        raise CheckpointError(f"{p}: not a file")
-    return Noise2SelfDenoiser.load(p, device=device)
+    return Noise2SelfDenoiser.load(checkpoint_file(path, "denoiser"), device=device)
 
 
 def denoiser_record(

@@ -28,13 +28,14 @@ import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Mapping
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+
+from core.device import bf16_autocast_supported, cpu_has_native_bf16
 
 log = logging.getLogger(__name__)
 
@@ -61,23 +62,6 @@ def normalize_fast_path(name: str | None) -> str:
     if key not in FAST_PATHS:
         raise ValueError(f"unknown fast path {name!r}; choose one of {', '.join(FAST_PATHS)}")
     return key
-
-
-@lru_cache(maxsize=1)
-def cpu_has_native_bf16() -> bool:
-    """True when the CPU computes bf16 natively (AVX-512 BF16 or AMX), so autocast pays off."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        flags = ""
-    if flags:
-        return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16", "amx_tile"))
-    # Not Linux: ask oneDNN (private but long-standing); Apple silicon answers False.
-    probe = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-    try:
-        return bool(probe()) if probe is not None else False
-    except Exception:  # pragma: no cover - exotic builds
-        return False
 
 
 def onnxruntime_available() -> bool:
@@ -108,7 +92,7 @@ def resolve_fast_path(requested: str | None, device: torch.device, card: Mapping
             if wanted != "auto" and _usable(wanted, device):
                 return wanted
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        return "bf16" if bf16_autocast_supported(device) else "fp32"
     if device.type == "cpu":
         return "bf16" if cpu_has_native_bf16() else "channels-last"
     return "fp32"
@@ -118,7 +102,7 @@ def _usable(name: str, device: torch.device) -> bool:
     if name == "bf16":
         if device.type == "cpu":
             return cpu_has_native_bf16()
-        return device.type == "cuda" and torch.cuda.is_bf16_supported()
+        return device.type == "cuda" and bf16_autocast_supported(device)
     if name == "onnx":
         return device.type == "cpu" and onnxruntime_available()
     if name == "channels-last":

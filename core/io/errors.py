@@ -10,20 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = [
-    "CorruptFileError",
-    "EmptyFileError",
-    "ImageTooLargeError",
-    "ImageTooSmallError",
-    "InvalidPixelsError",
-    "MultiPageWarning",
-    "NotAFileError",
-    "SemFileNotFoundError",
-    "SemReadError",
-    "TruncatedFileError",
-    "UnsupportedFormatError",
-]
-
 
 class SemReadError(Exception):
     """A file could not be read as an SEM image; ``str(e)`` is ``"<path>: <reason>"``."""

@@ -96,7 +96,7 @@ class SemImage:
         if arr.dtype.kind not in "biuf":
             raise InvalidPixelsError(p, f"array dtype {arr.dtype} is not a real number type")
         if arr.ndim == 3 and arr.shape[2] in (3, 4):
-            from core.io.reader import rgb_to_gray
+            from core.io.pixels import rgb_to_gray
 
             gray, _ = rgb_to_gray(arr)
         elif arr.ndim == 2:

@@ -116,11 +116,13 @@ def read_depth_tiff(path: str | os.PathLike[str]) -> tuple[np.ndarray, dict[str,
     """
     import tifffile
 
-    from core.io.reader import _check_file, _check_tiff_page, _describe, read_depth
+    from core.io.formats import check_file, error_text
+    from core.io.reader import read_depth
+    from core.io.tiff import check_tiff_page
     from core.io.vendor import from_imagej
 
     p = Path(path)
-    fmt = _check_file(p)
+    fmt = check_file(p)
     if fmt != "TIFF":
         raise UnsupportedFormatError(p, f"expected a TIFF depth map, the content is {fmt}")
     try:
@@ -128,7 +130,7 @@ def read_depth_tiff(path: str | os.PathLike[str]) -> tuple[np.ndarray, dict[str,
             if not tif.pages:
                 raise CorruptFileError(p, "TIFF file has no image pages")
             page: Any = tif.pages[0]
-            _check_tiff_page(p, page, 1 << 62)
+            check_tiff_page(p, page, 1 << 62)
             ij = tif.imagej_metadata or {}
             unit = ij.get("unit")
             xres_tag = page.tags.get(282)
@@ -137,7 +139,7 @@ def read_depth_tiff(path: str | os.PathLike[str]) -> tuple[np.ndarray, dict[str,
     except SemReadError:
         raise
     except Exception as exc:
-        raise CorruptFileError(p, f"cannot parse the TIFF ({_describe(exc)})") from exc
+        raise CorruptFileError(p, f"cannot parse the TIFF ({error_text(exc)})") from exc
     array = read_depth(p)
     cal = from_imagej(
         str(unit) if unit else None,

@@ -1,4 +1,5 @@
-"""Predictor modes, stitching, resampling, TTA uncertainty, fast paths, checkpoint safety."""
+"""Predictor: modes, stitching, TTA uncertainty, second shots, threads, checkpoint safety
+(resampling: test_resample.py; fast paths: test_fastpath.py)."""
 
 from __future__ import annotations
 
@@ -156,27 +157,6 @@ def test_field_mode_forced_without_holes_fails_clearly(tiny_predictor: Predictor
         tiny_predictor.predict(flat, mode="field")
 
 
-# ----------------------------------------------------------------------------- resampling
-def test_pixel_size_resampling_restores_the_shape() -> None:
-    pred = predictor_for(Times255(), **{"input": {"size": [72, 48], "pixel_size_nm": 2.0}})
-    smooth = np.add.outer(np.linspace(0, 100, 150), np.linspace(0, 100, 110)).astype(np.uint8)
-    sem = SemImage.from_array(smooth, pixel_size_nm=3.0)
-    res = pred.predict(sem, mode="tiled", tta=False)
-    assert res.settings["resample_factor"] == pytest.approx(1.5)
-    assert res.depth.shape == (150, 110)
-    inner = (slice(5, -5), slice(5, -5))
-    np.testing.assert_allclose(res.depth[inner], smooth[inner].astype(np.float32), atol=1.5)
-    same = pred.predict(SemImage.from_array(smooth, pixel_size_nm=2.05), mode="tiled")
-    assert same.settings["resample_factor"] == 1.0  # within 5 %: no resampling
-
-
-def test_resampling_beyond_the_limit_is_skipped_with_a_note() -> None:
-    pred = predictor_for(Times255(), **{"input": {"size": [72, 48], "pixel_size_nm": 1.0}})
-    res = pred.predict(SemImage.from_array(_rand_u8((100, 100)), pixel_size_nm=500.0))
-    assert res.settings["resample_factor"] == 1.0
-    assert any("beyond the resampling limit" in n for n in res.notes)
-
-
 # ----------------------------------------------------------------------------- progress
 def test_cancel_and_progress(tiny_predictor: Predictor) -> None:
     seen: list[Progress] = []
@@ -203,62 +183,6 @@ def test_one_predictor_is_safe_from_several_threads(tiny_predictor: Predictor) -
         t.join()
     for i in range(6):
         np.testing.assert_allclose(results[i], serial[i], atol=1e-5)
-
-
-# ----------------------------------------------------------------------------- fast paths
-def _three_level_predictor(tmp_path: Path, fast_path: str) -> Predictor:
-    from core.models import create_model, save_checkpoint
-
-    path = tmp_path / "m3.safetensors"
-    if not path.exists():
-        torch.manual_seed(1)
-        save_checkpoint(
-            tmp_path / "m3",
-            create_model("unet", levels=3, base_width=8),
-            {"input": {"size": [72, 48]}},
-        )
-    return Predictor.from_checkpoint(
-        path, device="cpu", fast_path=fast_path, cache_dir=tmp_path / "cache"
-    )
-
-
-def _batch(n: int = 8) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    base = np.add.outer(np.linspace(0, 1, 72), np.linspace(0, 1, 48)) / 2
-    return np.clip(base + 0.2 * rng.standard_normal((n, 72, 48)), 0, 1).astype(np.float32)
-
-
-@pytest.mark.parametrize("fast_path,tol", [("channels-last", 1e-3), ("bf16", 1.5)])
-def test_fast_paths_close_to_fp32(tmp_path: Path, fast_path: str, tol: float) -> None:
-    x = _batch()
-    ref = _three_level_predictor(tmp_path, "fp32").run_model(x)
-    fast = _three_level_predictor(tmp_path, fast_path)
-    assert fast.fast_path == fast_path
-    out = fast.run_model(x)
-    assert out.dtype == np.float32 and out.shape == ref.shape
-    assert float(np.abs(out - ref).max()) < tol
-    assert float(np.sqrt(np.mean((out - ref) ** 2))) < tol / 3
-
-
-def test_onnx_fast_path_matches_fp32(tmp_path: Path) -> None:
-    pytest.importorskip("onnxruntime")
-    x = _batch(4)
-    ref = _three_level_predictor(tmp_path, "fp32").run_model(x)
-    onnx = _three_level_predictor(tmp_path, "onnx")
-    np.testing.assert_allclose(onnx.run_model(x), ref, atol=1e-3)
-    assert list((tmp_path / "cache").glob("*_72x48.onnx"))  # cached for the next run
-
-
-def test_auto_fast_path_follows_the_card_then_the_cpu(tmp_path: Path) -> None:
-    from core.inference import cpu_has_native_bf16
-
-    p = make_checkpoint(tmp_path, "carded", inference={"fast_path": "fp32"})
-    assert Predictor.from_checkpoint(p, device="cpu").fast_path == "fp32"
-    p2 = make_checkpoint(tmp_path, "plain")
-    expect = "bf16" if cpu_has_native_bf16() else "channels-last"
-    assert Predictor.from_checkpoint(p2, device="cpu").fast_path == expect
-    with pytest.raises(ValueError, match="unknown fast path"):
-        Predictor.from_checkpoint(p2, device="cpu", fast_path="warp-speed")
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -340,7 +264,7 @@ def test_refuses_a_denoiser_checkpoint_as_depth_model(tmp_path) -> None:
 
 def test_model_trained_without_flips_gets_shift_tta() -> None:
     """No mirrored images for a model that never saw any: 1-px shifts instead."""
-    from core.inference.predictor import tta_kind_for
+    from core.inference.tta import tta_kind_for
 
     assert tta_kind_for({}) == "flips"
     assert tta_kind_for({"training": {"augment": True}}) == "flips"

@@ -11,7 +11,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-import core.io.reader as reader_mod
+import core.io.pillow as pillow_mod
 from core.io import (
     CorruptFileError,
     EmptyFileError,
@@ -214,7 +214,7 @@ def test_unexpected_internal_exception_is_wrapped(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise KeyError("weird")
 
-    monkeypatch.setattr(reader_mod, "_pil_to_gray", fail)
+    monkeypatch.setattr(pillow_mod, "pil_to_gray", fail)
     _raises(CorruptFileError, path)
 
 

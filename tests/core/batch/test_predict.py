@@ -1,4 +1,4 @@
-"""run_batch: inputs, ground truth, outputs, summary, bad files, cancel, collisions."""
+"""run_batch: outputs, summary, RMSE, bad files, cancel, existing outputs, collisions."""
 
 from __future__ import annotations
 
@@ -9,81 +9,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.batch import (
-    BatchItem,
-    expand_inputs,
-    find_ground_truth,
-    read_summary,
-    run_batch,
-)
+from core.batch import BatchItem, read_summary, run_batch
 from core.io import read_depth_tiff
 from core.progress import CancelToken
+from tests.core.batch.helpers import png as _png
+from tests.core.batch.helpers import temp_files as _temp_files
 from tests.core.inference.helpers import Times255, predictor_for
 
 
-def _png(path: Path, seed: int = 0, shape: tuple[int, int] = (72, 48)) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    arr = np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
-    Image.fromarray(arr).save(path)
-    return path
-
-
-def _temp_files(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob("*") if p.name.endswith(".tmp") or p.name.startswith(".")]
-
-
-# ----------------------------------------------------------------------------- inputs
-def test_expand_inputs_files_folders_globs_and_skips(tmp_path: Path) -> None:
-    root = tmp_path / "data"
-    a = _png(root / "SEM" / "Case_1" / "80" / "x_itr0.png")
-    b = _png(root / "SEM" / "Case_1" / "80" / "x_itr1.png")
-    _png(root / "Depth" / "Case_1" / "80" / "x.png")  # ground truth: skipped
-    _png(root / "imgs" / "y.tif")
-    _png(root / "imgs" / "y_depth.png")  # ground truth by name: skipped
-    (root / "imgs" / "notes.txt").write_text("not an image")
-    got = expand_inputs([root])
-    assert got == [root / "SEM" / "Case_1" / "80" / "x_itr0.png", b, root / "imgs" / "y.tif"]
-    assert expand_inputs([str(root / "SEM" / "**" / "*_itr0.png")]) == [a]
-    # explicit files are kept as given (even missing ones: they fail per file), no dups
-    missing = tmp_path / "missing.png"
-    assert expand_inputs([a, missing, a, root / "imgs"]) == [a, missing, root / "imgs" / "y.tif"]
-
-
-# ----------------------------------------------------------------------------- ground truth
-def test_ground_truth_dacon_layout(tmp_path: Path) -> None:
-    sem = _png(tmp_path / "simulation_data" / "SEM" / "Case_2" / "81" / "s_itr1.png")
-    gt = _png(tmp_path / "simulation_data" / "Depth" / "Case_2" / "81" / "s.png")
-    assert find_ground_truth(sem) == gt
-
-
-def test_ground_truth_sibling_depth_folder(tmp_path: Path) -> None:
-    sem = _png(tmp_path / "run" / "a.png")
-    gt = _png(tmp_path / "run" / "depth" / "a.png")
-    assert find_ground_truth(sem) == gt
-    sem2 = _png(tmp_path / "run2" / "images" / "b.png")
-    gt2 = _png(tmp_path / "run2" / "Depth" / "b.tif")
-    assert find_ground_truth(sem2) == gt2
-
-
-def test_ground_truth_stem_depth_beside(tmp_path: Path) -> None:
-    sem = _png(tmp_path / "c.png")
-    assert find_ground_truth(sem) is None
-    gt = _png(tmp_path / "c_depth.png")
-    assert find_ground_truth(sem) == gt
-
-
-def test_ground_truth_gt_dir_override(tmp_path: Path) -> None:
-    sem = _png(tmp_path / "in" / "Case_1" / "80" / "h_itr0.png")
-    _png(tmp_path / "in" / "h_depth.png")  # would match rule 4: gt_dir wins
-    other = _png(tmp_path / "gt" / "Case_2" / "80" / "h.png")
-    right = _png(tmp_path / "gt" / "Case_1" / "80" / "h.png")
-    assert find_ground_truth(sem, tmp_path / "gt") == right
-    other_sem = tmp_path / "in" / "Case_2" / "80" / "h_itr0.png"
-    assert find_ground_truth(other_sem, tmp_path / "gt") == other
-    assert find_ground_truth(_png(tmp_path / "in" / "zz.png"), tmp_path / "gt") is None
-
-
-# ----------------------------------------------------------------------------- outputs
 def test_batch_writes_outputs_summary_and_rmse(tmp_path: Path) -> None:
     src = tmp_path / "in"
     a = _png(src / "SEM" / "a.png", seed=1)

@@ -1,0 +1,98 @@
+"""The one batch loop for the CLI (``semdepth predict``) and the GUI's batch worker.
+
+``run_batch(inputs, predictor, out_dir)`` expands files, folders (recursively) and globs,
+predicts each image, finds its ground truth when there is one, writes the outputs
+atomically and a ``summary.csv``; a bad file becomes a failed row, never an exception.
+
+Output names (in ``out_dir``, flat): each input's path relative to the deepest folder
+common to all inputs, sub-folders joined with ``__`` and the suffix dropped, e.g.
+``a/x.png`` and ``b/x.png`` -> ``a__x`` and ``b__x``; a remaining clash (``x.png`` and
+``x.tif`` side by side) appends the extension (``x_tif``), then a counter
+(:class:`~core.conventions.StemNamer`). Per input:
+
+- ``<stem>_depth.tif``: float32 depth (DU), ImageJ-calibrated, JSON description;
+  ``<stem>_uncertainty.tif`` beside it (format ``tiff``)
+- ``<stem>_depth.csv`` (format ``csv``), ``<stem>_depth.png`` colour-mapped with a colour
+  bar (format ``png``), ``<stem>_depth8.png`` DACON 8-bit (format ``dacon``)
+- ``<stem>_holes.csv``: the per-hole table (field mode only)
+
+Whether the predictor denoised its input first (``Predictor.set_denoiser``) is recorded in
+every file's JSON description (``"denoised"``, ``"denoiser"``) and in the ``denoised``
+column of the summary (``true``/``false``).
+
+``summary.csv`` (or ``summary_2.csv``... when one exists and ``overwrite`` is off) lists
+every processed input; it is rewritten atomically every few seconds and at the end, also on
+cancel. Existing outputs are never replaced unless ``overwrite=True``: the input fails with
+a message naming the file.
+
+Modules: :mod:`~core.batch.inputs` (which files), :mod:`~core.batch.ground_truth` (their
+depth maps), :mod:`~core.batch.outputs` (the files written), :mod:`~core.batch.summary`
+(``summary.csv``), :mod:`~core.batch.runner` (the loop every batch shares, also
+``semdepth denoise``'s), :mod:`~core.batch.predict` (:func:`run_batch`),
+:mod:`~core.batch.items` (what it returns).
+"""
+
+from core.batch.ground_truth import (
+    GroundTruthMatch,
+    find_ground_truth,
+    forget_ground_truth_folders,
+    match_ground_truth,
+)
+from core.batch.inputs import expand_inputs, is_image, iter_inputs
+from core.batch.items import BatchItem, BatchSummary
+from core.batch.outputs import (
+    FORMATS,
+    HOLE_COLUMNS,
+    check_formats,
+    planned_outputs,
+    refuse_existing,
+    write_holes_csv,
+    write_outputs,
+)
+from core.batch.predict import run_batch
+from core.batch.runner import (
+    CANCELLED_MESSAGE,
+    ItemRecord,
+    ItemsRun,
+    capture_failure,
+    run_items,
+)
+from core.batch.summary import (
+    SUMMARY_COLUMNS,
+    SummaryWriter,
+    read_summary,
+    result_stats,
+    summary_row,
+)
+from core.conventions import StemNamer
+
+__all__ = [
+    "CANCELLED_MESSAGE",
+    "FORMATS",
+    "HOLE_COLUMNS",
+    "SUMMARY_COLUMNS",
+    "BatchItem",
+    "BatchSummary",
+    "GroundTruthMatch",
+    "ItemRecord",
+    "ItemsRun",
+    "StemNamer",
+    "SummaryWriter",
+    "capture_failure",
+    "check_formats",
+    "expand_inputs",
+    "find_ground_truth",
+    "forget_ground_truth_folders",
+    "is_image",
+    "iter_inputs",
+    "match_ground_truth",
+    "planned_outputs",
+    "read_summary",
+    "refuse_existing",
+    "result_stats",
+    "run_batch",
+    "run_items",
+    "summary_row",
+    "write_holes_csv",
+    "write_outputs",
+]

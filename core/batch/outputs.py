@@ -1,0 +1,171 @@
+"""The files written for one prediction (names from :func:`core.conventions.output_name`,
+all in one flat output folder; every file atomically):
+
+- ``<stem>_depth.tif``: float32 depth (DU), ImageJ-calibrated, JSON description;
+  ``<stem>_uncertainty.tif`` beside it (format ``tiff``)
+- ``<stem>_depth.csv`` (format ``csv``), ``<stem>_depth.png`` colour-mapped with a colour
+  bar (format ``png``), ``<stem>_depth8.png`` DACON 8-bit (format ``dacon``)
+- ``<stem>_holes.csv``: the per-hole table (field mode only)
+
+Existing files are never replaced unless ``overwrite=True``: the writer refuses with an
+``OutputExistsError`` naming the file before writing anything.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.batch.items import BatchItem
+from core.conventions import output_name
+
+if TYPE_CHECKING:
+    from core.inference import PredictionResult
+
+FORMATS = ("tiff", "csv", "png", "dacon")
+#: Output kinds (keys of ``core.conventions.OUTPUT_SUFFIXES``) written for each format.
+FORMAT_KINDS: dict[str, tuple[str, ...]] = {
+    "tiff": ("depth_tiff", "uncertainty_tiff"),
+    "csv": ("depth_csv",),
+    "png": ("depth_png",),
+    "dacon": ("depth8_png",),
+}
+HOLE_COLUMNS = (
+    "id",
+    "row_px",
+    "col_px",
+    "diameter_px",
+    "diameter_nm",
+    "bottom_depth_du",
+    "mean_depth_du",
+    "uncertainty_du",
+)
+#: The description keys repeated in the depth CSV's ``#`` header.
+CSV_HEADER_KEYS = (
+    "model_id",
+    "fast_path",
+    "mode",
+    "source",
+    "pixel_size_nm",
+    "value_unit",
+    "convention",
+)
+UNCERTAINTY_QUANTITY = "uncertainty (std over TTA flips and shots)"
+
+
+def check_formats(formats: Iterable[str]) -> tuple[str, ...]:
+    """Lower-cased, de-duplicated formats; ``ValueError`` naming unknown ones."""
+    out: list[str] = []
+    for f in formats:
+        key = f.strip().lower()
+        if key in ("tif",):
+            key = "tiff"
+        if key not in FORMATS:
+            raise ValueError(f"unknown output format {f!r}; choose from {', '.join(FORMATS)}")
+        if key not in out:
+            out.append(key)
+    return tuple(out)
+
+
+def planned_outputs(
+    out_dir: Path, stem: str, formats: Sequence[str], *, holes: bool
+) -> dict[str, Path]:
+    """Where :func:`write_outputs` puts each file (kind -> path)."""
+    kinds = [k for f in FORMATS if f in formats for k in FORMAT_KINDS[f]]
+    if holes:
+        kinds.append("holes_csv")
+    return {k: out_dir / output_name(stem, k) for k in kinds}
+
+
+def refuse_existing(paths: Iterable[Path]) -> None:
+    """``OutputExistsError`` naming the first of ``paths`` that exists."""
+    from core.io.atomic import OutputExistsError
+
+    for p in paths:
+        if p.exists():
+            raise OutputExistsError(p)
+
+
+def write_outputs(
+    item_or_result: BatchItem | PredictionResult,
+    out_dir: str | Path,
+    *,
+    formats: Sequence[str] = ("tiff", "csv", "png"),
+    stem: str,
+    overwrite: bool = False,
+) -> dict[str, Path]:
+    """Write one result's files (see the module docstring); returns kind -> final path.
+
+    All files are written atomically. Without ``overwrite``, if any target exists nothing
+    is written and ``OutputExistsError`` names the file.
+    """
+    from core import __version__
+
+    result = item_or_result.result if isinstance(item_or_result, BatchItem) else item_or_result
+    if result is None:
+        raise ValueError("write_outputs: the batch item holds no result (failed or dropped)")
+    fmts = check_formats(formats)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    plan = planned_outputs(out, stem, fmts, holes=result.holes is not None)
+    if not overwrite:
+        refuse_existing(plan.values())
+    desc = result.description()
+    desc["product_version"] = __version__
+    return {
+        kind: _write_kind(kind, path, result, desc, overwrite=overwrite)
+        for kind, path in plan.items()
+    }
+
+
+def _write_kind(
+    kind: str, path: Path, result: PredictionResult, desc: dict[str, Any], *, overwrite: bool
+) -> Path:
+    """Write output ``kind`` of ``result`` to ``path`` (``desc``: its JSON description)."""
+    from core.io import write_colormap_png, write_depth_csv, write_depth_png, write_depth_tiff
+
+    px = result.sem.pixel_size_nm
+    if kind in ("depth_tiff", "uncertainty_tiff"):
+        array, description = result.depth, desc
+        if kind == "uncertainty_tiff":
+            array, description = result.uncertainty, dict(desc, quantity=UNCERTAINTY_QUANTITY)
+        return write_depth_tiff(
+            path,
+            array,
+            pixel_size_nm=px,
+            value_unit="DU",
+            description=description,
+            overwrite=overwrite,
+        )
+    if kind == "depth_csv":
+        header = {k: desc[k] for k in CSV_HEADER_KEYS}
+        return write_depth_csv(
+            path, result.depth, header=header, pixel_size_nm=px, overwrite=overwrite
+        )
+    if kind == "depth_png":
+        return write_colormap_png(
+            path, result.depth, cmap="viridis", label="depth (DU)", overwrite=overwrite
+        )
+    if kind == "depth8_png":
+        return write_depth_png(path, result.depth, overwrite=overwrite)
+    if kind == "holes_csv":
+        return write_holes_csv(path, result, overwrite=overwrite)
+    raise ValueError(f"unknown output kind {kind!r}")
+
+
+def write_holes_csv(path: str | Path, result: PredictionResult, *, overwrite: bool = False) -> Path:
+    """The per-hole table as CSV (units in the column names), atomically."""
+    from core.io.atomic import atomic_write
+
+    path = Path(path)
+    with (
+        atomic_write(path, overwrite=overwrite) as tmp,
+        open(tmp, "w", newline="", encoding="utf-8") as fh,
+    ):
+        w = csv.DictWriter(fh, fieldnames=list(HOLE_COLUMNS))
+        w.writeheader()
+        for h in result.holes or []:
+            w.writerow(h.as_row())
+    return path

@@ -1,0 +1,110 @@
+"""What a prediction starts from: the model's checkpoint file, the SEM image (a
+:class:`~core.io.SemImage`, a 2-D array or a path) and, optionally, a second shot of the
+same structure (``<name>_itrM`` beside ``<name>_itrN``, see :mod:`core.conventions`) whose
+answers enter the mean and the spread.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from core.conventions import shot_stem, split_shot
+
+if TYPE_CHECKING:
+    from core.io import SemImage
+
+
+def checkpoint_file(path: str | Path, what: str = "model") -> Path:
+    """The weights file of a checkpoint given as ``x.safetensors`` or its card ``x.json``;
+    :class:`~core.models.CheckpointError` naming the file (``"<what> file not found"``)
+    when it is missing or not a file. The content is checked by the loader."""
+    from core.models import CheckpointError
+
+    p = Path(path)
+    if p.suffix.lower() == ".json" and p.with_suffix(".safetensors").is_file():
+        p = p.with_suffix(".safetensors")
+    if not p.exists():
+        raise CheckpointError(f"{p}: {what} file not found")
+    if not p.is_file():
+        raise CheckpointError(f"{p}: not a file")
+    return p
+
+
+def as_sem(image: Any) -> SemImage:
+    """``image`` as a :class:`~core.io.SemImage`: as is, read from a path (``read_sem``) or
+    wrapped from a 2-D array. ``ValueError`` for other array shapes, ``TypeError`` for
+    other types."""
+    from core.io import SemImage, read_sem
+
+    if isinstance(image, SemImage):
+        return image
+    if isinstance(image, str | Path):
+        return read_sem(image)
+    if isinstance(image, np.ndarray):
+        if image.ndim != 2:
+            raise ValueError(f"expected a 2-D (rows, cols) image array, got shape {image.shape}")
+        return SemImage.from_array(image)
+    raise TypeError(f"cannot predict from {type(image).__name__}; give a SemImage, array or path")
+
+
+def find_second_shot(path: Path | None) -> Path | None:
+    """``<name>_itrM.<ext>`` beside ``<name>_itrN.<ext>`` (M != N, lowest M), or None."""
+    if path is None:
+        return None
+    path = Path(path)
+    name, shot = split_shot(path.stem)
+    if shot is None:
+        return None
+    for k in range(0, 10):
+        if k == shot:
+            continue
+        cand = path.with_name(f"{shot_stem(name, k)}{path.suffix}")
+        if cand.is_file():
+            return cand
+    return None
+
+
+def load_second_shot(
+    sem: SemImage, second_shot: Any, notes: list[str]
+) -> tuple[np.ndarray | None, Path | None]:
+    """The second shot's normalised pixels (0..1 float32) and its file, or (None, None).
+
+    ``second_shot``: None/False (none), ``"auto"`` (:func:`find_second_shot` beside
+    ``sem.path``), a path, a SemImage or an array. An unreadable file or a shape other than
+    ``sem``'s is ignored with a note in ``notes``."""
+    from core.io import SemImage, SemReadError, read_sem
+
+    if second_shot is None or second_shot is False:
+        return None, None
+    path: Path | None = None
+    other: Any = None
+    if isinstance(second_shot, str) and second_shot == "auto":
+        path = find_second_shot(sem.path) if sem.path is not None else None
+        if path is None:
+            return None, None
+    elif isinstance(second_shot, str | Path):
+        path = Path(second_shot)
+    elif isinstance(second_shot, SemImage):
+        other = second_shot
+        path = second_shot.path
+    elif isinstance(second_shot, np.ndarray):
+        other = SemImage.from_array(second_shot)
+    else:
+        raise TypeError(f"second_shot: unsupported type {type(second_shot).__name__}")
+    if other is None:
+        assert path is not None
+        try:
+            other = read_sem(path)
+        except SemReadError as exc:
+            notes.append(f"second shot ignored: {exc}")
+            return None, None
+    arr = np.asarray(other.normalized(), dtype=np.float32)
+    if arr.shape != tuple(sem.shape):
+        notes.append(
+            f"second shot {path or ''} ignored: shape {arr.shape} differs from {sem.shape}"
+        )
+        return None, None
+    return arr, path

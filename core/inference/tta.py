@@ -1,0 +1,104 @@
+"""Test-time augmentation (TTA): the variants of a window stack the model sees, and the
+mean and spread of its un-done answers.
+
+Two kinds (:func:`tta_kind_for` picks one from the model card):
+
+- ``"flips"``: identity, h-flip, v-flip, both (each flip is its own inverse);
+- ``"shifts"``: identity and the four 1-px moves (border filled by reflection), for a model
+  trained without flips: it never saw mirrored images (each imaging case has its detector
+  on a fixed side), so its answers on them would be biased, not spread.
+
+With a second shot of the same structure the variants of both shots enter the mean and
+the standard deviation. The spread is a lower bound on the error, not a calibrated interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+#: The 1-px moves (dy, dx) of the ``"shifts"`` kind, identity first.
+SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
+
+
+def tta_kind_for(card: Mapping[str, Any]) -> str:
+    """Which test-time augmentations suit the model: ``"flips"`` when it was trained with
+    flips (or the card does not say), ``"shifts"`` (identity and 1-px moves) when its card
+    records ``training.augment = false``: such a model never saw mirrored images (each
+    imaging case has its detector on a fixed side), so their answers are biased, not spread.
+    """
+    training = card.get("training")
+    if isinstance(training, Mapping) and training.get("augment") is False:
+        return "shifts"
+    return "flips"
+
+
+def n_variants(kind: str) -> int:
+    """How many variants of each window the kind makes (flips 4, shifts 5)."""
+    return len(SHIFTS) if kind == "shifts" else 4
+
+
+def flip_variants(x: np.ndarray) -> list[np.ndarray]:
+    """Identity, h-flip, v-flip, both, of a (N, H, W) stack (each its own inverse)."""
+    return [x, x[:, :, ::-1], x[:, ::-1, :], x[:, ::-1, ::-1]]
+
+
+def shift(x: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """``x`` (N, H, W) moved by (dy, dx) px (|dy|, |dx| <= 1), the border filled by
+    reflection."""
+    h, w = x.shape[1:]
+    pad = np.pad(x, ((0, 0), (1, 1), (1, 1)), mode="reflect")
+    return pad[:, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
+
+
+def shift_variants(x: np.ndarray) -> list[np.ndarray]:
+    """``x`` (N, H, W) moved by each of :data:`SHIFTS`."""
+    return [shift(x, dy, dx) for dy, dx in SHIFTS]
+
+
+def unshift_variant(x: np.ndarray, k: int) -> np.ndarray:
+    """Undo the ``k``-th move of :data:`SHIFTS` (exact away from the 1-px border)."""
+    dy, dx = SHIFTS[k]
+    return shift(x, -dy, -dx)
+
+
+def tta_mean_std(
+    windows: np.ndarray,
+    second: np.ndarray | None,
+    run: Callable[[np.ndarray], np.ndarray],
+    *,
+    tta: bool,
+    kind: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std (N, H, W) float32 of the model's answers for a window stack.
+
+    ``run`` maps a (M, H, W) stack of 0..1 images to depth (M, H, W); it is called once
+    with every variant of ``windows`` (and of ``second``, the other shot's windows)
+    concatenated. Without ``tta`` the only variants are the shots themselves; one answer
+    gives a zero std.
+    """
+    shots = [windows] if second is None else [windows, second]
+    forward = shift_variants if kind == "shifts" else flip_variants
+    variants: list[np.ndarray] = []
+    for s in shots:
+        variants.extend(forward(s) if tta else [s])
+    stacked = np.concatenate([np.ascontiguousarray(v) for v in variants], axis=0)
+    preds = run(stacked)
+    n = windows.shape[0]
+    per = len(variants) // len(shots)
+    outs: list[np.ndarray] = []
+    for k in range(len(variants)):
+        p = preds[k * n : (k + 1) * n]
+        j = k % per
+        if not tta:
+            outs.append(p)
+        elif kind == "shifts":
+            outs.append(unshift_variant(p, j))
+        else:
+            outs.append(flip_variants(p)[j])  # each flip is its own inverse
+    arr = np.stack(outs, axis=0).astype(np.float64)
+    mean = arr.mean(axis=0).astype(np.float32)
+    std = arr.std(axis=0).astype(np.float32) if len(outs) > 1 else np.zeros_like(mean)
+    return mean, std
