@@ -262,9 +262,9 @@ def test_trainer_state_is_safetensors_plus_json(tiny_dacon: Path, tmp_path: Path
 
 
 def test_bf16_autocast_trains_and_keeps_a_float32_head(tiny_dacon: Path, tmp_path: Path) -> None:
-    from core.train import bf16_supported
+    from core.device import can_autocast_bf16
 
-    if not bf16_supported(torch.device("cpu")):
+    if not can_autocast_bf16(torch.device("cpu")):
         pytest.skip("no bfloat16 on this CPU")
     res = train(tiny_config(tiny_dacon, tmp_path / "run", amp="bf16", channels_last="on"))
     assert res.amp == "bf16" and res.channels_last
