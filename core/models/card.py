@@ -182,6 +182,30 @@ def depth_training_section(
     }
 
 
+def denoiser_training_section(
+    *,
+    method: str,
+    command: str | None,
+    data_root: str | None,
+    n_images: int,
+    config: dict[str, Any],
+    steps: int,
+    seconds: float,
+    stopped: str,
+) -> dict[str, Any]:
+    """``training`` of a denoiser (``interrupted``: it was cancelled)."""
+    return {
+        "method": method,
+        "command": command,
+        "data": {"root": data_root, "n_images": n_images},
+        "config": config,
+        "steps": steps,
+        "seconds": round(seconds, 3),
+        "stopped": stopped,
+        "interrupted": stopped == "cancelled",
+    }
+
+
 def depth_card(
     model: nn.Module,
     *,
