@@ -65,18 +65,15 @@ def train_baseline(
         "n_val": rep.n_images,
     }
     path = base.save(folder.file(BASELINE_NAME), overwrite=True)
-    nan = math.nan
+    no_training_losses = dict.fromkeys(
+        ("loss_g", "loss_l1", "loss_gan", "loss_rmse", "loss_d", "train_rmse"), math.nan
+    )
     m = EpochMetrics(
         epoch=1,
         global_step=1,
         seconds=seconds,
         lr=0.0,
-        loss_g=nan,
-        loss_l1=nan,
-        loss_gan=nan,
-        loss_rmse=nan,
-        loss_d=nan,
-        train_rmse=nan,
+        **no_training_losses,
         val_rmse_per_image=rep.rmse_per_image,
         val_rmse_pooled=rep.rmse_pooled,
         val_mae=rep.mae,

@@ -47,14 +47,8 @@ from core.conventions import split_shot
 from core.data import DepthDataset, SampleRecord, site_key
 from core.models.noise2self import Masker
 from core.progress import CancelToken, ProgressCallback, report
-from core.transfer.objectives import (
-    OBJECTIVES,
-    MaskedReconstruction,
-    ShotConsistency,
-    TransferError,
-    adapt_batchnorm,
-    average_depth_loss,
-)
+from core.transfer import objectives as obj
+from core.transfer.objectives import OBJECTIVES, TransferError
 
 
 def attach_average_depth(
@@ -226,13 +220,13 @@ class _Step:
         self.device = str(cfg.device)
         self.rng = np.random.default_rng(cfg.seed)
         self.recon = (
-            MaskedReconstruction(model, Masker(cfg.mask_width))
+            obj.MaskedReconstruction(model, Masker(cfg.mask_width))
             if cfg.objective == "masked"
             else None
         )
         if self.recon is not None:
             self.recon.to(self.device)
-        self.consistency = ShotConsistency() if cfg.objective == "consistency" else None
+        self.consistency = obj.ShotConsistency() if cfg.objective == "consistency" else None
         params = list(model.parameters())
         if self.recon is not None:
             params += list(self.recon.parameters())
@@ -265,7 +259,7 @@ class _Step:
         else:
             assert self.data.averages is not None
             a = torch.from_numpy(self.data.averages[idx]).to(self.device)
-            term = average_depth_loss(self.model(x_t), a)
+            term = obj.average_depth_loss(self.model(x_t), a)
         losses[cfg.objective] = float(term.detach())
         return cfg.weight * term
 
@@ -362,7 +356,7 @@ def finetune(
         stopped = "no-steps"
     if cfg.objective == "adabn" or cfg.adapt_bn:
         assert data.target is not None
-        adapt_batchnorm(model, _stack_sem(data.target), device=device)
+        obj.adapt_batchnorm(model, _stack_sem(data.target), device=device)
     model.eval()
     report(progress, 1000, 1000, f"{cfg.objective}: done")
     return FinetuneResult(
