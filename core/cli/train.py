@@ -28,6 +28,7 @@ from core.train import (
     train,
 )
 from core.transfer import OBJECTIVES, TransferError, TransferRequest, TransferSettingError
+from core.transfer.stage import check_budget
 
 # flag dest -> TrainConfig field
 _FLAGS = {
@@ -159,9 +160,10 @@ def transfer_request(args: argparse.Namespace) -> TransferRequest | None:
     unlabeled, avg_csv = args.unlabeled, args.average_depth
     if avg_csv is not None and unlabeled is None:
         raise TransferError("--average-depth needs --unlabeled DIR (the images it describes)")
-    if unlabeled is None:
-        return None
     try:
+        if unlabeled is None:
+            check_budget(args.transfer_budget)  # a bad flag is an error even when unused
+            return None
         request = TransferRequest(
             unlabeled=Path(unlabeled),
             average_depth_csv=avg_csv,

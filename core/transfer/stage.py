@@ -25,6 +25,12 @@ class TransferSettingError(TransferError):
         self.detail = detail
 
 
+def check_budget(budget_s: float) -> None:
+    """:class:`TransferSettingError` unless the fine-tuning budget is > 0 s."""
+    if not float(budget_s) > 0:
+        raise TransferSettingError("budget_s", f"must be > 0 s, got {budget_s}")
+
+
 @dataclass(frozen=True)
 class TransferRequest:
     """Fine-tune on the SEM images under ``unlabeled`` (no depth maps), optionally weakly
@@ -44,8 +50,7 @@ class TransferRequest:
             raise TransferSettingError(
                 "objective", f"must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}"
             )
-        if not float(self.budget_s) > 0:
-            raise TransferSettingError("budget_s", f"must be > 0 s, got {self.budget_s}")
+        check_budget(self.budget_s)
 
     def check_paths(self) -> None:
         """:class:`TransferSettingError` when the images or the averages file are missing."""

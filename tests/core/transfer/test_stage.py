@@ -96,3 +96,20 @@ def test_transfer_stage_needs_a_best_model(dacon: Path, tmp_path: Path) -> None:
             TransferRequest(images), best_path=None, run_dir=tmp_path, source_data=dacon
         )
     assert not (tmp_path / "finetuned.safetensors").exists()
+
+
+def test_the_flags_are_checked_before_training(tmp_path: Path) -> None:
+    p = argparse.ArgumentParser()
+    add_transfer_arguments(p)
+    with pytest.raises(TransferError, match=r"^--transfer-budget must be > 0 s, got -1\.0$"):
+        transfer_request(p.parse_args(["--transfer-budget", "-1"]))  # even without --unlabeled
+    with pytest.raises(TransferError, match=r"^--average-depth .*avg\.csv: file not found$"):
+        transfer_request(
+            p.parse_args(
+                ["--unlabeled", str(tmp_path), "--average-depth", str(tmp_path / "avg.csv")]
+            )
+        )
+    request = transfer_request(
+        p.parse_args(["--unlabeled", str(tmp_path), "--transfer-objective", "adabn"])
+    )
+    assert request == TransferRequest(unlabeled=tmp_path, objective="adabn")
