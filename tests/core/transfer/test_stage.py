@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -30,20 +29,12 @@ def test_train_cli_glue_writes_a_finetuned_checkpoint(dacon: Path, tmp_path: Pat
         ["--unlabeled", str(target_dir), "--average-depth", str(csv_path),
          "--transfer-budget", "0.5"]
     )  # fmt: skip
-    config = SimpleNamespace(data=dacon, overwrite=False, device="cpu", seed=0)
-    result = SimpleNamespace(best_path=best, run_dir=run)
+    # what semdepth train passes from its config and result
+    run_context = {"best_path": best, "run_dir": run, "source_data": dacon, "device": "cpu"}
 
     def stage(request: TransferRequest | None) -> Path:
         assert request is not None
-        return run_transfer_stage(
-            request,
-            best_path=result.best_path,
-            run_dir=result.run_dir,
-            source_data=config.data,
-            device=config.device,
-            seed=config.seed,
-            overwrite=config.overwrite,
-        )
+        return run_transfer_stage(request, **run_context, seed=0, overwrite=False)
 
     out = stage(transfer_request(args))
     assert out == run / "finetuned.safetensors" and out.is_file()
