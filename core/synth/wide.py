@@ -48,7 +48,7 @@ def draw_surface(
     u = rng.random(4)
     top = geo.TOP_DU_RANGE[0] + (geo.TOP_DU_RANGE[1] - geo.TOP_DU_RANGE[0]) * float(u[0])
     surface = geo.surface_roughness(
-        rng, shape, amplitude_nm=0.1 + 0.5 * float(u[1]), corr_px=1.0 + 3.0 * float(u[2])
+        rng, shape, amplitude_nm=0.1 + 0.3 * float(u[1]), corr_px=1.2 + 2.8 * float(u[2])
     )
     lo, hi = det.common_range("grain_px")
     grain_px = float(lo + (hi - lo) * u[3])
