@@ -219,6 +219,21 @@ def test_held_out_family_set_and_grouping(tmp_path: Path) -> None:
     assert ranges["charging"]["params"]["charge_rate"]["range"] == [0.2, 1.5]
     for rel in te:  # every recorded path is a file of the set
         assert (test / rel).is_file()
+    # every recorded value lies in the ranges the meta file declares
+    for root, rows in ((train, tr), (test, te)):
+        declared = json.loads((root / "synth_meta.json").read_text())["parameter_ranges"]
+        for row in rows.values():
+            for key, spec in declared["common"].items():
+                lo, hi = spec["range"]
+                assert lo <= row[key] <= hi, key
+            for key, spec in declared[row["family"]]["params"].items():
+                lo, hi = spec["range"]
+                assert lo <= row[key] <= hi, key
+            others = set(FAMILIES) - {row["family"]}
+            foreign = {k for f in others for k in FAMILIES[f].params} - set(
+                FAMILIES[row["family"]].params
+            )
+            assert all(row[k] is None for k in foreign)
     with pytest.raises(FileNotFoundError):
         read_synth_images(tmp_path)
 
@@ -281,3 +296,16 @@ def test_cli_families_round_trip(tmp_path: Path, capsys) -> None:
     )
     frows = read_synth_images(field)
     assert [frows[f"SEM/field_{k:04d}.png"]["family"] for k in range(2)] == ALL[:2]
+
+
+def test_family_set_pairs_with_core_data(tmp_path: Path) -> None:
+    data = pytest.importorskip("core.data")
+    out = tmp_path / "set"
+    write_dacon(out, 3, 1, cases=[1, 4], families="all", workers=1, write_clean=True)
+    records = data.find_dacon_pairs(out)
+    assert len(records) == 3 * 2 * 2  # SEM_clean and the CSV files are not paired
+    rows = read_synth_images(out)
+    for r in records:  # every paired SEM file has its row, with the paired depth map
+        row = rows[Path(r.sem_path).relative_to(out).as_posix()]
+        assert (out / row["depth"]).resolve() == Path(r.depth_path).resolve()
+        assert (row["structure"], row["case"], row["shot"]) == (r.structure, r.case, r.shot)
