@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from .dialogs.error_dialog import ErrorReporter
     from .main_window import MainWindow
-    from .state import APPLICATION, ORGANIZATION
+    from .settings import APPLICATION, ORGANIZATION
     from .views.image_view import configure_runtime
 
     problem = qt_binding_problem()

@@ -133,7 +133,7 @@ def make_window(
     from app import workers
     from app.dialogs.error_dialog import ErrorReporter
     from app.main_window import MainWindow
-    from app.state import make_settings
+    from app.settings import make_settings
 
     threads_before = threading.active_count()
     opened: list[Any] = []

@@ -15,6 +15,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from app import workers
+from app.controllers.export import export_stems
 from app.dialogs.export_dialog import ExportRequest
 from app.state import CANCELLED, DONE, FAILED
 from core.io import read_depth_tiff
@@ -311,7 +312,7 @@ def test_task_reports_worker_errors(qtbot: Any, window: Any, errors: Any, tmp_pa
     def boom(_emit: Any, _cancel: CancelToken) -> None:
         raise RuntimeError("worker exploded")
 
-    task = window._start_task("boom", boom, lambda _r: None)
+    task = window.tasks.start("boom", boom, lambda _r: None)
     with qtbot.waitSignal(task.finished, timeout=5000):
         pass
     qtbot.waitUntil(lambda: bool(errors.calls))
@@ -375,7 +376,46 @@ def test_open_samples_skips_bundled_truth(
     Image.fromarray(np.zeros((72, 48), np.uint8)).save(truth)
     monkeypatch.setattr(resources, "sample_images", lambda: [sem_folder / "a.png", truth])
     with qtbot.waitSignal(window.inputsQueued, timeout=10_000) as sig:
-        window.act_samples.trigger()
+        window.acts.samples.trigger()
     assert sig.args == [1, 0]
     wait_batch_idle(qtbot, window)
     assert [r.source.name for r in window.state.rows] == ["a.png"]
+
+
+def test_export_stems_follow_the_cli_rule(tmp_path: Path) -> None:
+    a, b = tmp_path / "a" / "x.png", tmp_path / "b" / "x.png"
+    tif = tmp_path / "a" / "x.tif"
+    stems = export_stems([a, b, tif, a])  # a duplicate is named once
+    assert list(stems.values()) == ["a__x", "b__x", "a__x_tif"]
+    assert export_stems([b]) == {str(b.absolute()): "x"}  # alone: just its stem
+
+
+def test_current_and_all_name_the_same_image_alike(qtbot: Any, window: Any, tmp_path: Path) -> None:
+    root = tmp_path / "lots"
+    write_pair(root / "a", "x", 1)  # lots/a/SEM/x.png
+    write_pair(root / "b", "x", 2)  # lots/b/SEM/x.png: the same file name
+    with qtbot.waitSignal(window.resultShown, timeout=30_000):
+        window.open_paths([root])
+    wait_batch_idle(qtbot, window)
+    b_row = next(r for r in window.state.rows if r.source.parent.parent.name == "b")
+    with qtbot.waitSignal(window.resultShown, timeout=30_000):
+        window.show_row(b_row.row_id)
+    one, every = tmp_path / "one", tmp_path / "all"
+    with qtbot.waitSignal(window.exportFinished, timeout=10_000) as sig:
+        window.export(ExportRequest(one, ("tiff",), "current"))
+    assert sorted(p.name for p in sig.args[0].values()) == [
+        "b__SEM__x_depth.tif",
+        "b__SEM__x_uncertainty.tif",
+    ]
+    with qtbot.waitSignal(window.exportFinished, timeout=30_000):
+        window.export(ExportRequest(every, ("tiff",), "all"))
+    written = tiffs(every)
+    assert sorted(written) == [
+        "a__SEM__x_depth.tif",
+        "a__SEM__x_uncertainty.tif",
+        "b__SEM__x_depth.tif",
+        "b__SEM__x_uncertainty.tif",
+    ]
+    shown = window.state.current.depth
+    np.testing.assert_array_equal(tiffs(one)["b__SEM__x_depth.tif"], shown)
+    np.testing.assert_array_equal(written["b__SEM__x_depth.tif"], shown)

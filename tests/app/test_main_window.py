@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
 
-from app.state import DONE, FAILED, make_settings
+from app.settings import make_settings
+from app.state import DONE, FAILED
 from app.views.image_view import AUX, DEPTH, SEM, TRUTH
 from app.views.profile import line_positions
 from core.io import read_depth, read_sem
@@ -36,9 +37,9 @@ def test_missing_default_model_still_opens(
     from core import resources
 
     monkeypatch.setattr(resources, "default_model_path", lambda: tmp_path / "none.safetensors")
-    from app.main_window import _DEFAULT
+    from app.controllers.model import DEFAULT_MODEL
 
-    win = make_window(model_path=_DEFAULT, wait_model=False)
+    win = make_window(model_path=DEFAULT_MODEL, wait_model=False)
     assert win.predictor is None
     assert win.model_status.text() == "No model loaded"
 
@@ -204,8 +205,8 @@ def test_dragging_line_on_another_panel_mirrors(qtbot: Any, window: Any, sem_fol
 
 def test_roi_statistics_match_numpy(qtbot: Any, window: Any, sem_folder: Path) -> None:
     open_and_wait(qtbot, window, [sem_folder / "a.png"])
-    window.act_rect.trigger()
-    assert window.act_rect.isChecked()
+    window.acts.rect.trigger()
+    assert window.acts.rect.isChecked()
     window.view.set_rect(5.0, 10.0, 20.0, 30.0)  # columns 5..24, rows 10..39
     stats = window.roi_stats()
     data = window.state.current
@@ -232,12 +233,12 @@ def test_links_and_colormap_and_levels(qtbot: Any, window: Any, sem_folder: Path
     for key in (SEM, TRUTH, AUX):
         (x0, x1), _ = view.panels[key].vb.viewRange()
         assert (x0 + x1) / 2 == pytest.approx(15, abs=0.5)
-    window.cmap_combo.setCurrentText("inferno")
+    window.controls.cmap_combo.setCurrentText("inferno")
     assert view.panels[DEPTH].bar.colorMap().name == "inferno"
     assert view.panels[TRUTH].bar.colorMap().name == "inferno"
-    window.auto_levels.setChecked(False)
-    window.level_min.setValue(50.0)
-    window.level_max.setValue(150.0)
+    window.controls.auto_levels.setChecked(False)
+    window.controls.level_min.setValue(50.0)
+    window.controls.level_max.setValue(150.0)
     assert view.panels[DEPTH].bar.levels() == pytest.approx((50.0, 150.0))
     assert view.panels[TRUTH].bar.levels() == pytest.approx((50.0, 150.0))
     assert view.panels[DEPTH].image_item.levels == pytest.approx([50.0, 150.0])
@@ -246,7 +247,7 @@ def test_links_and_colormap_and_levels(qtbot: Any, window: Any, sem_folder: Path
     bar.setLevels((60.0, 120.0))
     view._on_depth_bar_dragged(bar)
     assert view.panels[DEPTH].bar.levels() == pytest.approx((60.0, 120.0))
-    assert window.level_min.value() == pytest.approx(60.0)
+    assert window.controls.level_min.value() == pytest.approx(60.0)
 
 
 def test_navigation_and_row_click(qtbot: Any, window: Any, sem_folder: Path) -> None:
@@ -316,7 +317,7 @@ def test_ground_truth_of_wrong_shape_is_reported(
 
 def test_settings_remembered(qtbot: Any, make_window: Any, sem_folder: Path) -> None:
     win = make_window()
-    win.cmap_combo.setCurrentText("magma")
+    win.controls.cmap_combo.setCurrentText("magma")
     open_and_wait(qtbot, win, [sem_folder / "a.png"])
     win.close()
     s = make_settings()
@@ -324,7 +325,7 @@ def test_settings_remembered(qtbot: Any, make_window: Any, sem_folder: Path) -> 
     assert str(sem_folder / "a.png") in s.value("recent_files")
     assert s.value("last_folder") == str(sem_folder)
     win2 = make_window()
-    assert win2.cmap_combo.currentText() == "magma"
+    assert win2.controls.cmap_combo.currentText() == "magma"
     win2._fill_recent_menu()
     texts = [a.text() for a in win2.recent_menu.actions()]
     assert str(sem_folder / "a.png") in texts

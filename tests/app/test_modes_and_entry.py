@@ -84,7 +84,7 @@ def test_nm_units_with_pixel_size(
     tifffile.imwrite(path, sem, imagej=True, resolution=(1 / 2.5, 1 / 2.5), metadata={"unit": "nm"})
     Image.fromarray(depth).save(folder / "Depth" / "cal.png")
     win = make_window(model_path=nm_model)
-    win.unit_combo.setCurrentText("nm")
+    win.controls.unit_combo.setCurrentText("nm")
     with qtbot.waitSignal(win.resultShown, timeout=30_000):
         win.open_paths([path])
     wait_batch_idle(qtbot, win)
@@ -107,7 +107,7 @@ def test_nm_units_with_pixel_size(
     np.testing.assert_allclose(vals["depth"], result.depth_nm[10, :11], atol=1e-3)
     assert "nm" in win.profile_plot.getPlotItem().getAxis("left").labelText
     # back to DU
-    win.unit_combo.setCurrentText("DU")
+    win.controls.unit_combo.setCurrentText("DU")
     np.testing.assert_array_equal(win.view.panels[DEPTH].image, result.depth)
 
 
