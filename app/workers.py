@@ -6,6 +6,8 @@ thread). The callable gets ``emit`` (send any object back to the GUI thread) and
 signals of the :class:`Task`, which lives in the GUI thread, so every connection is queued
 across threads. A :class:`TaskGroup` holds the tasks one window started: it routes their
 outcomes to callbacks (skipped once the window closes) and cancels and joins them on close.
+While any task runs, Python's garbage collection runs on the GUI thread only
+(:class:`_GuiThreadCollector`), so no Qt object is ever deleted by a worker thread.
 
 This is the project's own worker (one thread per task, so a long batch never queues a model
 load or an export behind it, and ``wait`` joins a thread without the event loop); superqt's
@@ -14,13 +16,14 @@ load or an export behind it, and ``wait`` joins a thread without the event loop)
 
 from __future__ import annotations
 
+import gc
 import logging
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
 from core.progress import Cancelled, CancelToken
 
@@ -49,6 +52,66 @@ _LIVE: set[Task] = set()
 def live_tasks() -> list[Task]:
     """Tasks whose thread has not finished yet (tests fail on leaks with this)."""
     return [t for t in _LIVE if t.is_running()]
+
+
+class _GuiThreadCollector(QObject):
+    """Keeps Python's cyclic garbage collection on the GUI thread while workers run.
+
+    Automatic collection runs in whichever thread happens to allocate past a threshold. In
+    a worker thread it would delete the Qt objects found in garbage cycles (pyqtgraph's
+    parentless menus of a closed view, for one) off the GUI thread, which crashes Qt
+    (seen as a segfault in ``QApplication``'s active-window bookkeeping). So while any task
+    runs, automatic collection is off and a timer in the GUI thread collects, generation
+    by generation as the thresholds say; when the last task ends, it is on again.
+    """
+
+    INTERVAL_MS = 100
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._timer = QTimer(self)
+        self._timer.setInterval(self.INTERVAL_MS)
+        self._timer.timeout.connect(self.collect)
+        self._restore: bool | None = None  # gc.isenabled() when collection was taken over
+
+    @property
+    def active(self) -> bool:
+        return self._restore is not None
+
+    def update(self) -> None:
+        """Take over collection while any task runs; hand it back when none does."""
+        busy = bool(live_tasks())
+        if busy and not self.active:
+            self._restore = gc.isenabled()
+            gc.disable()
+            self._timer.start()
+        elif not busy and self.active:
+            self._timer.stop()
+            if self._restore:
+                gc.enable()
+            self._restore = None
+
+    @Slot()
+    def collect(self) -> None:
+        """One timer tick: collect what the thresholds ask for, then re-check the tasks
+        (a task whose finish was never delivered does not keep collection off)."""
+        counts, limits = gc.get_count(), gc.get_threshold()
+        for generation in range(3):
+            if counts[generation] <= limits[generation]:
+                break
+            gc.collect(generation)
+        self.update()
+
+
+_COLLECTOR: _GuiThreadCollector | None = None
+
+
+def _collector() -> _GuiThreadCollector:
+    """The collector (created on first use, in the GUI thread that starts tasks)."""
+    global _COLLECTOR
+    if _COLLECTOR is None:
+        _COLLECTOR = _GuiThreadCollector()
+    return _COLLECTOR
 
 
 def shutdown_all(timeout_ms: int = 30_000) -> bool:
@@ -125,6 +188,7 @@ class Task(QObject):
     def start(self) -> Task:
         _LIVE.add(self)
         self._started = True
+        _collector().update()  # before the thread runs any Python
         self._thread.start()
         return self
 
@@ -142,6 +206,7 @@ class Task(QObject):
         if ok:
             self._finished = True
             _LIVE.discard(self)
+            _collector().update()
         return ok
 
     @Slot(object)
@@ -160,6 +225,7 @@ class Task(QObject):
     def _on_thread_finished(self) -> None:
         self._finished = True
         _LIVE.discard(self)
+        _collector().update()
         self.finished.emit()
 
 

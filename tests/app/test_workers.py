@@ -3,6 +3,7 @@ the GUI thread; cancel, errors and thread clean-up; a TaskGroup routes and joins
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Callable
@@ -201,3 +202,38 @@ def test_group_close_joins_and_skips_late_callbacks(qtbot: Any) -> None:
     assert not task.is_running() and len(group) == 0
     qtbot.wait(50)  # the queued failed signal is delivered now, and skipped
     assert rec.calls == []
+
+
+# ----------------------------------------------------------------------------- garbage collection
+
+
+class Finalized:
+    """A reference cycle that records the thread its finalizer ran in."""
+
+    def __init__(self, threads: list[int]) -> None:
+        self.threads = threads
+        self.cycle = self
+
+    def __del__(self) -> None:
+        self.threads.append(threading.get_ident())
+
+
+def test_garbage_is_collected_in_the_gui_thread_while_tasks_run(qtbot: Any) -> None:
+    gui = threading.get_ident()
+    enabled_before = gc.isenabled()
+    finalized_in: list[int] = []
+    seen_in_worker: list[bool] = []
+    Finalized(finalized_in)  # garbage (a cycle) that only the cyclic collector frees
+
+    def allocate(_emit: Any, _cancel: CancelToken) -> int:
+        seen_in_worker.append(gc.isenabled())
+        junk = [[i] for i in range(300_000)]  # far past every collection threshold
+        return len(junk)
+
+    with qtbot.waitSignal(run_task("allocate", allocate).succeeded, timeout=10_000):
+        pass
+    qtbot.waitUntil(lambda: not workers.live_tasks(), timeout=5000)
+    assert seen_in_worker == [False]  # no automatic collection while the worker ran
+    qtbot.waitUntil(lambda: gc.isenabled() == enabled_before, timeout=5000)  # handed back
+    gc.collect()
+    assert finalized_in == [gui]  # freed by the GUI thread, never by the worker
