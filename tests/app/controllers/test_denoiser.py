@@ -14,7 +14,7 @@ from app.settings import denoise_settings, make_settings
 from app.views.image_view import SEM
 from core.io import read_depth_tiff
 
-from .conftest import wait_batch_idle
+from ..conftest import wait_batch_idle
 
 
 @pytest.fixture(scope="module")
