@@ -26,7 +26,7 @@ from core.synth import detector as det
 from core.synth import geometry as geo
 from core.synth import imaging as im
 from core.synth.families import FAMILIES, Family, Scene, hole_scene
-from core.synth.render import CropBatch, bucket_for, rng_for, structure_name
+from core.synth.streams import CropBatch, bucket_for, rng_for, structure_name
 
 WIDE_STREAM = 2  # spawn_key prefix of family-mode crops
 WIDE_FIELD_STREAM = 3  # spawn_key prefix of family-mode fields
