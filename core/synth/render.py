@@ -17,9 +17,7 @@ from core.synth import imaging as im
 from core.synth.streams import (
     CROP_STREAM,
     CropBatch,
-    bucket_for,
     rng_for,
-    structure_name,
 )
 from core.synth.wide import render_wide_crops
 
@@ -97,16 +95,7 @@ def render_crops(
         depth_nm[k], edge_nm[k], open_nm[k] = r.depth_nm, r.edge_nm, r.open_nm
         params.append(p)
     depth_du = (top[:, None, None] + (surface - depth_nm) / geo.NM_PER_DU).astype(np.float32)
-    hole_depth = top - depth_du.reshape(n, -1).min(axis=1)
-    batch = CropBatch(
-        indices=list(indices),
-        names=[structure_name(seed, i) for i in indices],
-        params=params,
-        top_du=top,
-        depth_du=depth_du,
-        hole_depth_du=hole_depth,
-        buckets=[bucket_for(float(h)) for h in hole_depth],
-    )
+    batch = CropBatch.of_structures(seed, indices, params, top, depth_du)
     height = surface - depth_nm
     for case_name in cases:
         case = im.CASES[case_name]

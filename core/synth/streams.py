@@ -50,3 +50,25 @@ class CropBatch:
     clean: dict[str, np.ndarray] = field(default_factory=dict)  # case -> (n, rows, cols) uint8
     # case -> one dict per structure: the image's family and drawn parameters
     records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @classmethod
+    def of_structures(
+        cls,
+        seed: int,
+        indices: list[int],
+        params: list[geo.HoleParams],
+        top_du: np.ndarray,
+        depth_du: np.ndarray,
+    ) -> CropBatch:
+        """A batch of structures ``indices`` with their depth maps; the hole depths, names
+        and buckets derived from them (the SEM images are added per case)."""
+        hole_depth = top_du - depth_du.reshape(len(indices), -1).min(axis=1)
+        return cls(
+            indices=list(indices),
+            names=[structure_name(seed, i) for i in indices],
+            params=params,
+            top_du=top_du,
+            depth_du=depth_du,
+            hole_depth_du=hole_depth,
+            buckets=[bucket_for(float(h)) for h in hole_depth],
+        )
