@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from .units import Units, format_length
+
 MAX_CACHED_RESULTS = 200
 MAX_CACHED_BYTES = 2 * 1024**3  # results' arrays kept in memory at most (2 GiB)
 
@@ -50,6 +52,7 @@ class DisplayData:
     row_id: int | None = None
     sem_denoised: np.ndarray | None = None
     show_denoised: bool = True
+    sem_image: Any = None  # the core.io.SemImage read (metadata for File > Properties)
     error: np.ndarray | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -124,6 +127,7 @@ class DisplayData:
             model_id=str(getattr(result, "model_id", "")),
             row_id=row_id,
             sem_denoised=None if denoised is None else np.asarray(denoised),
+            sem_image=sem,
         )
 
     # -------------------------------------------------------------- readout
@@ -163,13 +167,17 @@ class DisplayData:
         return out
 
 
-def format_readout(values: dict[str, Any]) -> str:
-    """One status-bar line for :meth:`DisplayData.readout_at` values."""
+def format_readout(values: dict[str, Any], units: Units | None = None) -> str:
+    """One short status-bar line for :meth:`DisplayData.readout_at` values: the position
+    (px, and physical with a pixel size and nm chosen) and each map's value in the chosen
+    depth unit (the Readout dock shows both units)."""
     if not values.get("inside"):
         return ""
-    parts = [f"x {values['col']} px, y {values['row']} px"]
-    if values.get("x_nm") is not None:
-        parts[0] += f" ({values['x_nm']:.1f}, {values['y_nm']:.1f} nm)"
+    physical = units.physical_lengths if units is not None else True
+    units = units or Units()
+    parts = [f"x {values['col']}, y {values['row']} px"]
+    if physical and values.get("x_nm") is not None:
+        parts[0] += f" ({format_length(values['x_nm'])}, {format_length(values['y_nm'])})"
     label = "SEM (denoised)" if values.get("sem_kind") == "denoised" else "SEM"
     parts.append(f"{label} {_fmt(values['sem'])}")
     for key, label in (
@@ -179,12 +187,8 @@ def format_readout(values: dict[str, Any]) -> str:
         ("uncertainty", "σ"),
     ):
         v = values.get(key)
-        if v is None:
-            continue
-        text = f"{label} {v:.2f} DU"
-        if values.get(f"{key}_nm") is not None:
-            text += f" ({values[f'{key}_nm']:.1f} nm)"
-        parts.append(text)
+        if v is not None:
+            parts.append(f"{label} {units.depth(v)}")
     return "   ".join(parts)
 
 
@@ -197,6 +201,32 @@ def _fmt(v: float | None) -> str:
 
 
 # ----------------------------------------------------------------------------- queue rows
+
+SHORT_REASON_CHARS = 40
+
+
+def short_reason(error: str, source: Path | None = None) -> str:
+    """The gist of a failure for a table cell: without the file's path (reader errors
+    begin with it), up to the first detail in brackets or after a semicolon, at most
+    :data:`SHORT_REASON_CHARS` characters ("truncated file")."""
+    text = error.strip()
+    prefixes = [f"{source}: ", f"{Path(source).name}: "] if source is not None else []
+    for prefix in prefixes:
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+            break
+    else:
+        head, sep, rest = text.partition(": ")
+        if sep and ("/" in head or "\\" in head):  # another path first
+            text = rest
+    for stop in (" (", "; ", ": "):
+        cut = text.find(stop)
+        if cut > 0:
+            text = text[:cut]
+    text = text.strip().rstrip(".")
+    if len(text) > SHORT_REASON_CHARS:
+        text = text[: SHORT_REASON_CHARS - 1].rstrip() + "…"
+    return text or "failed"
 
 
 @dataclass

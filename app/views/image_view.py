@@ -17,21 +17,27 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Signal
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import QLabel
 
 from ..state import DisplayData
+from ..units import Units
+from .grid import ARRANGEMENTS, best_grid, grid_shape
+from .panel import ImagePanel
 
 SEM, DEPTH, TRUTH, AUX = "sem", "depth", "truth", "aux"
 PANEL_KEYS = (SEM, DEPTH, TRUTH, AUX)
+PANEL_TITLES = {
+    SEM: "SEM Image",
+    DEPTH: "Predicted Depth",
+    TRUTH: "True Depth",
+    AUX: "Error or Uncertainty",
+}
 DEPTH_COLORMAPS = ("viridis", "cividis", "inferno", "magma", "plasma", "turbo", "CET-L1")
 ERROR_COLORMAP = "CET-D1"
 UNCERTAINTY_COLORMAP = "inferno"
-
-PANEL_MIN_WIDTH = 120.0  # px; every panel column gets the same width (see ImagePanel)
-
-CROSSHAIR_PEN = pg.mkPen((255, 255, 255, 150), width=1, style=pg.QtCore.Qt.PenStyle.DashLine)
-LINE_PEN = pg.mkPen("#ff4081", width=2)
-RECT_PEN = pg.mkPen("#76ff03", width=2)
+EMPTY_HINT = "Open an SEM image (Ctrl+O), a folder (Ctrl+Shift+O)\nor drop files here"
 
 
 def configure_pyqtgraph() -> None:
@@ -53,15 +59,6 @@ def configure_runtime() -> None:
     sys.setswitchinterval(GUI_SWITCH_INTERVAL_S)
 
 
-def get_colormap(name: str) -> pg.ColorMap:
-    if name == "gray":
-        return pg.ColorMap(pos=[0.0, 1.0], color=[(0, 0, 0), (255, 255, 255)], name="gray")
-    cmap = pg.colormap.get(name)
-    if cmap is None:  # pragma: no cover - every name above ships with pyqtgraph
-        raise ValueError(f"unknown colour map {name!r}")
-    return cmap
-
-
 def finite_range(*arrays: np.ndarray | None) -> tuple[float, float]:
     """(min, max) over the finite values of the arrays; (0, 1) when there are none."""
     lo, hi = math.inf, -math.inf
@@ -79,87 +76,21 @@ def finite_range(*arrays: np.ndarray | None) -> tuple[float, float]:
     return lo, hi
 
 
-class ImagePanel(pg.PlotItem):
-    """One image in a plot with pixel axes, a colour bar, a crosshair and the tool ROIs."""
-
-    def __init__(self, key: str, title: str, cmap: str, bar_label: str) -> None:
-        super().__init__(title=title)
-        self.key = key
-        # The same minimum and preferred width for every panel, whatever it shows: left to
-        # pyqtgraph, the grid gave the columns content-dependent widths (titles, tick and
-        # colour-bar labels), so a result whose title differs from the last one (e.g.
-        # "Uncertainty" after "Error") re-laid out and resized all four panels after their
-        # first paint, and the view painted twice.
-        self.setMinimumWidth(PANEL_MIN_WIDTH)
-        self.setPreferredWidth(PANEL_MIN_WIDTH)
-        self.setAspectLocked(True)
-        self.invertY(True)
-        self.setLabel("bottom", "x (px)")
-        self.setLabel("left", "y (px)")
-        self.setMenuEnabled(False)
-        self.hideButtons()
-        self.image_item = pg.ImageItem(axisOrder="row-major")
-        self.addItem(self.image_item)
-        self.bar = pg.ColorBarItem(
-            values=(0.0, 1.0),
-            colorMap=get_colormap(cmap),
-            label=bar_label,
-            orientation="horizontal",
-            interactive=True,
-            width=14,
-            rounding=0.01,
-        )
-        self.bar.setImageItem(self.image_item, insert_in=self)
-        self.vline = pg.InfiniteLine(angle=90, movable=False, pen=CROSSHAIR_PEN)
-        self.hline = pg.InfiniteLine(angle=0, movable=False, pen=CROSSHAIR_PEN)
-        for line in (self.vline, self.hline):
-            line.setZValue(20)
-            line.hide()
-            self.addItem(line, ignoreBounds=True)
-        self.line_roi = pg.LineSegmentROI([(0, 0), (1, 1)], pen=LINE_PEN)
-        self.line_roi.setZValue(30)
-        self.addItem(self.line_roi, ignoreBounds=True)
-        self.rect_roi = pg.RectROI((0, 0), (1, 1), pen=RECT_PEN, removable=False)
-        self.rect_roi.setZValue(25)
-        self.addItem(self.rect_roi, ignoreBounds=True)
-        self.message = pg.TextItem("", color=(220, 220, 220), anchor=(0.5, 0.5))
-        self.message.setZValue(40)
-        self.addItem(self.message, ignoreBounds=True)
-
-    @property
-    def image(self) -> np.ndarray | None:
-        """The array the ImageItem shows."""
-        img = self.image_item.image
-        return None if img is None else np.asarray(img)
-
-    def set_array(self, array: np.ndarray | None, levels: tuple[float, float]) -> None:
-        if array is None:
-            self.image_item.clear()
-            self.image_item.image = None
-            return
-        self.image_item.setImage(array, autoLevels=False)
-        self.bar.setLevels(levels)
-
-    def set_message(self, text: str, at: tuple[float, float] = (0.0, 0.0)) -> None:
-        self.message.setText(text)
-        self.message.setPos(*at)
-        self.message.setVisible(bool(text))
-
-    def set_colormap(self, name: str) -> None:
-        self.bar.setColorMap(get_colormap(name))
-
-    def set_bar_label(self, label: str) -> None:
-        self.bar.axis.setLabel(label)
-
-
 class LinkedImageView(pg.GraphicsLayoutWidget):
-    """The four linked panels plus the cursor, line-profile and rectangle tools."""
+    """The four linked panels plus the cursor, line-profile and rectangle tools.
+
+    Panels are laid out 1x4 or 2x2 (:meth:`set_arrangement`; "auto" picks the one that
+    draws the image largest in the view's size) and can be hidden
+    (:meth:`set_panel_visible`). Axes, colour bars and the scale bar follow
+    :attr:`units` (px and DU, or physical units).
+    """
 
     cursorMoved = Signal(int, int)  # row, col (px) under the cursor
     cursorLeft = Signal()
     lineChanged = Signal(object)  # ((x0, y0), (x1, y1)) in px
     rectChanged = Signal(object)  # (x, y, w, h) in px
     depthLevelsChanged = Signal(float, float)  # user dragged a depth colour bar
+    layoutChanged = Signal(str)  # the grid now used: "1x4" or "2x2"
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent=parent)
@@ -171,17 +102,22 @@ class LinkedImageView(pg.GraphicsLayoutWidget):
             TRUTH: ImagePanel(TRUTH, "True depth", "viridis", "depth (DU)"),
             AUX: ImagePanel(AUX, "Uncertainty (TTA std)", UNCERTAINTY_COLORMAP, "σ (DU)"),
         }
-        for col, key in enumerate(PANEL_KEYS):
-            panel = self.panels[key]
-            self.addItem(panel, row=0, col=col)
-            self.ci.layout.setColumnStretchFactor(col, 1)
         first = self.panels[SEM]
         for key in PANEL_KEYS[1:]:
             self.panels[key].setXLink(first)
             self.panels[key].setYLink(first)
+        self.arrangement = "auto"
+        self.grid = ""  # the arrangement in use ("1x4" or "2x2")
+        self.hidden: set[str] = set()
+        self.hint = QLabel(EMPTY_HINT, self)
+        self.hint.setObjectName("empty_hint")
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.hint.setWordWrap(True)
+        self.hint.setStyleSheet("color: #dcdcdc; font-size: 11pt; background: transparent;")
+        self.hint.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.data: DisplayData | None = None
         self.unit = "DU"
-        self.scale = 1.0
+        self.units = Units(empty=True)
         self.depth_cmap = "viridis"
         self.auto_levels = True
         self.fixed_levels: tuple[float, float] = (0.0, 255.0)
@@ -199,31 +135,114 @@ class LinkedImageView(pg.GraphicsLayoutWidget):
         )
         self.set_tool_visible("line", True)
         self.set_tool_visible("rect", False)
+        self.relayout()
         self.show_data(None)
+
+    # ------------------------------------------------------------------ arrangement
+    def visible_keys(self) -> list[str]:
+        return [k for k in PANEL_KEYS if k not in self.hidden]
+
+    def set_arrangement(self, arrangement: str) -> None:
+        """ "auto", "1x4" or "2x2"."""
+        if arrangement not in ARRANGEMENTS:
+            raise ValueError(f"unknown arrangement {arrangement!r}")
+        self.arrangement = arrangement
+        self.relayout()
+
+    def set_panel_visible(self, key: str, visible: bool) -> None:
+        """Show or hide one panel (at least one stays visible)."""
+        if visible:
+            self.hidden.discard(key)
+        elif len(self.visible_keys()) > 1:
+            self.hidden.add(key)
+        self.relayout(force=True)
+
+    def _chosen_grid(self) -> str:
+        if self.arrangement != "auto":
+            return self.arrangement
+        shape = self._shape or (1, 1)
+        return best_grid(len(self.visible_keys()), self.width(), self.height(), shape)
+
+    def relayout(self, *, force: bool = False) -> None:
+        """Put the visible panels in the grid (only when the grid or the set changed), with
+        the y axis on the first column and the x axis on the last row only."""
+        grid = self._chosen_grid()
+        if grid == self.grid and not force:
+            return
+        self.grid = grid
+        keys = self.visible_keys()
+        rows, cols = grid_shape(grid, len(keys))
+        layout = self.ci
+        for key in PANEL_KEYS:
+            panel = self.panels[key]
+            if panel in layout.items:
+                layout.removeItem(panel)
+            panel.setVisible(key in keys)
+        for i in range(4):
+            layout.layout.setColumnStretchFactor(i, 1 if i < cols else 0)
+            layout.layout.setRowStretchFactor(i, 1 if i < rows else 0)
+        for i, key in enumerate(keys):
+            r, c = divmod(i, cols)
+            panel = self.panels[key]
+            layout.addItem(panel, row=r, col=c)
+            last_row = r == rows - 1 or i + cols >= len(keys)
+            panel.show_axes(left=c == 0, bottom=last_row)
+        self.fit_image()
+        self.layoutChanged.emit(grid)
+
+    def resizeEvent(self, ev: QResizeEvent | None) -> None:
+        super().resizeEvent(ev)
+        if not hasattr(self, "hint"):  # pyqtgraph resizes while it is being built
+            return
+        self.hint.setGeometry(self.contentsRect().adjusted(20, 20, -20, -20))
+        if self.arrangement == "auto":
+            self.relayout()
+
+    def fit_image(self) -> None:
+        """Every (linked) panel shows the whole image, no margin beyond it."""
+        if self._shape is None:
+            return
+        keys = self.visible_keys()
+        rows, cols = self._shape
+        self.panels[keys[0]].vb.setRange(xRange=(0, cols), yRange=(0, rows), padding=0)
+
+    # ------------------------------------------------------------------ units
+    def set_unit(self, unit: str) -> None:
+        """ "DU" (px and depth units) or "nm" (physical lengths and depths where known)."""
+        self.unit = unit
+        self.units = Units.for_data(unit, self.data)
+        for p in self.panels.values():
+            p.set_units(self.units)
+        if self.data is None:
+            du = self.units.depth_unit
+            for key in (DEPTH, TRUTH):
+                self.panels[key].set_bar_label(f"depth ({du})")
+            self.panels[AUX].set_bar_label(f"σ ({du})")
+
+    @property
+    def scale(self) -> float:
+        """Factor from DU to the shown depth unit."""
+        return self.units.depth_scale
 
     # ------------------------------------------------------------------ data
     def show_data(
         self, data: DisplayData | None, *, unit: str | None = None, reset_view: bool = False
     ) -> None:
-        """Show a result (None clears). ``unit`` "DU" or "nm" (nm only when the scale is known)."""
+        """Show a result (None clears). ``unit`` "DU" or "nm" (see :meth:`set_unit`)."""
         self.data = data
-        if unit is not None:
-            self.unit = unit
+        self.set_unit(self.unit if unit is None else unit)
         for p in self.panels.values():
             p.set_message("")
+        self.hint.setVisible(data is None)
         if data is None:
             for p in self.panels.values():
                 p.set_array(None, (0.0, 1.0))
-            self.panels[SEM].set_message("Open an SEM image (Ctrl+O) or drop files here")
-            self.panels[TRUTH].setVisible(True)
+                p.set_holes(None)
+                p.set_scale_bar(None, None)
             self.refresh_sem()
             self._shape = None
             return
-        k = data.nm_per_depth_unit
-        use_nm = self.unit == "nm" and bool(k)
-        self.scale = float(k) if use_nm and k else 1.0
-        du = "nm" if use_nm else "DU"
-        self._unit_label = du
+        du = self.units.depth_unit
         self.refresh_sem()
         self.panels[DEPTH].set_array(self.scaled(data.depth), self.depth_levels())
         self.panels[DEPTH].set_bar_label(f"depth ({du})")
@@ -231,13 +250,26 @@ class LinkedImageView(pg.GraphicsLayoutWidget):
         truth_panel.set_bar_label(f"depth ({du})")
         if data.truth is not None:
             truth_panel.set_array(self.scaled(data.truth), self.depth_levels())
-            truth_panel.setVisible(True)
         else:
             truth_panel.set_array(None, self.depth_levels())
             rows, cols = data.shape
             truth_panel.set_message(
                 "no ground truth\n(File > Load Ground Truth...)", (cols / 2, rows / 2)
             )
+        self._show_aux(data, du)
+        self.panels[SEM].set_scale_bar(
+            data.shape, data.pixel_size_nm if self.units.physical_lengths else None
+        )
+        for p in self.panels.values():
+            p.set_holes(data.holes)
+        if reset_view or data.shape != self._shape:
+            self._shape = data.shape
+            self.reset_tools()
+            if self.arrangement == "auto":
+                self.relayout()
+            self.fit_image()
+
+    def _show_aux(self, data: DisplayData, du: str) -> None:
         aux = self.panels[AUX]
         if data.error is not None:
             self.aux_kind = "error"
@@ -257,10 +289,6 @@ class LinkedImageView(pg.GraphicsLayoutWidget):
         else:
             self.aux_kind = "none"
             aux.set_array(None, (0.0, 1.0))
-        if reset_view or data.shape != self._shape:
-            self._shape = data.shape
-            self.reset_tools()
-            self.panels[SEM].autoRange(padding=0.02)
 
     def refresh_sem(self) -> None:
         """Show the shown data's SEM image (raw or denoised, see ``DisplayData.shown_sem``)
@@ -297,7 +325,8 @@ class LinkedImageView(pg.GraphicsLayoutWidget):
 
     @property
     def unit_label(self) -> str:
-        return getattr(self, "_unit_label", "DU")
+        """The shown depth unit ("DU" or "nm")."""
+        return self.units.depth_unit
 
     # ------------------------------------------------------------------ levels
     def depth_levels(self) -> tuple[float, float]:
@@ -440,9 +469,18 @@ class LinkedImageView(pg.GraphicsLayoutWidget):
         pos, size = roi.pos(), roi.size()
         self.rectChanged.emit((pos.x(), pos.y(), size.x(), size.y()))
 
-    def center_on(self, row: float, col: float) -> None:
-        """Centre every panel on (row, col) keeping the zoom (they are linked)."""
-        vb = self.panels[SEM].vb
+    def center_on(self, row: float, col: float, span: float | None = None) -> None:
+        """Centre every panel on (row, col); ``span`` (px) zooms to show that much around
+        it, else the zoom is kept (the panels are linked)."""
+        vb = self.panels[self.visible_keys()[0]].vb
         (x0, x1), (y0, y1) = vb.viewRange()
-        w, h = x1 - x0, y1 - y0
+        w, h = (span, span) if span else (x1 - x0, y1 - y0)
         vb.setRange(xRange=(col - w / 2, col + w / 2), yRange=(row - h / 2, row + h / 2), padding=0)
+
+    def select_hole(self, hole: Any | None) -> None:
+        """Outline ``hole`` in every panel and zoom to it (4 diameters across)."""
+        for p in self.panels.values():
+            p.select_hole(hole)
+        if hole is not None:
+            span = max(4.0 * float(hole.diameter_px), 16.0)
+            self.center_on(hole.row + 0.5, hole.col + 0.5, span)

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..state import CANCELLED, DONE, FAILED, RUNNING, AppState, QueueRow
+from ..state import CANCELLED, DONE, FAILED, RUNNING, AppState, QueueRow, short_reason
 
 COLUMNS = ("File", "Status", "Mean (DU)", "RMSE (DU)", "Time (s)")
 COLUMN_WIDTHS = (None, 72, 76, 76, 58)
@@ -45,7 +45,11 @@ _Index = QModelIndex | QPersistentModelIndex
 
 
 def row_texts(row: QueueRow) -> tuple[str, str, str, str, str]:
-    status = f"failed: {row.error}" if row.status == FAILED and row.error else row.status
+    """The cells of a row; a failed row's status is the short reason ("failed: truncated
+    file"), the full text is its tooltip."""
+    status = row.status
+    if row.status == FAILED and row.error:
+        status = f"failed: {short_reason(row.error, row.source)}"
     return (
         row.source.name,
         status,
@@ -144,10 +148,14 @@ class BatchPanel(QWidget):
                 self.table.setColumnWidth(c, width)
         self.table.clicked.connect(self._on_clicked)
         self.table.activated.connect(self._on_clicked)
+        # the shown image follows the selection at once (Up/Down, Page Up/Down, Home/End)
+        self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
+        # at least six rows, whatever the dock's share of a small window
+        self.table.setMinimumHeight(self.table.verticalHeader().defaultSectionSize() * 6 + 28)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        self.progress.setFormat("%v / %m")
+        self.progress.setFormat("%v / %m finished")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancelRequested)
@@ -165,14 +173,13 @@ class BatchPanel(QWidget):
         layout.addWidget(self.table, 1)
         layout.addLayout(bar)
         layout.addWidget(self.summary)
-        self._pending_progress: tuple[int, int] | None = None
         self._refresh = QTimer(self)
         self._refresh.setSingleShot(True)
         self._refresh.setInterval(100)
         self._refresh.timeout.connect(self.flush)
         state.rowsAdded.connect(self._schedule)
         state.rowChanged.connect(self._schedule)
-        state.rowsCleared.connect(self.update_summary)
+        state.rowsCleared.connect(self.flush)
 
     # ------------------------------------------------------------------ coalesced refresh
     def _schedule(self, *_args: Any) -> None:
@@ -180,13 +187,14 @@ class BatchPanel(QWidget):
             self._refresh.start()
 
     def flush(self) -> None:
-        """Apply pending progress and summary updates now."""
+        """Apply pending progress and summary updates now. The bar counts the table's rows:
+        finished (done, failed or cancelled) of all rows, so it agrees with the table."""
         self._refresh.stop()
-        if self._pending_progress is not None:
-            done, total = self._pending_progress
-            self._pending_progress = None
-            self.progress.setRange(0, max(total, 1))
-            self.progress.setValue(min(done, max(total, 1)))
+        c = self.state.counts()
+        total = len(self.state.rows)
+        finished = c[DONE] + c[FAILED] + c[CANCELLED]
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(min(finished, max(total, 1)))
         self.update_summary()
 
     def update_summary(self) -> None:
@@ -195,7 +203,7 @@ class BatchPanel(QWidget):
             self.summary.setText(text)
 
     def set_progress(self, done: int, total: int) -> None:
-        self._pending_progress = (done, total)
+        """A batch job reported ``done`` of ``total``: refresh (the bar counts rows)."""
         if done >= total:
             self.flush()
         else:
@@ -211,14 +219,20 @@ class BatchPanel(QWidget):
             index = self.state.index_of(row_id)
         except KeyError:
             return
+        selection = self.table.selectionModel()
         self.table.blockSignals(True)
+        selection.blockSignals(True)
         self.table.selectRow(index)
+        selection.blockSignals(False)
         self.table.blockSignals(False)
         self.table.scrollTo(self.model.index(index, 0))
 
     def status_text(self, index: int) -> str:
         value = self.model.data(self.model.index(index, 1))
         return "" if value is None else str(value)
+
+    def _on_current_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self._on_clicked(current)
 
     def _on_clicked(self, index: QModelIndex) -> None:
         if index.isValid() and 0 <= index.row() < len(self.state.rows):

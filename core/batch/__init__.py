@@ -43,6 +43,7 @@ from core.batch.items import BatchItem, BatchSummary
 from core.batch.outputs import (
     FORMATS,
     HOLE_COLUMNS,
+    ColourPng,
     check_formats,
     planned_outputs,
     refuse_existing,
@@ -73,6 +74,7 @@ __all__ = [
     "SUMMARY_COLUMNS",
     "BatchItem",
     "BatchSummary",
+    "ColourPng",
     "GroundTruthMatch",
     "ItemRecord",
     "ItemsRun",

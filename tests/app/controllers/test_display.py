@@ -10,7 +10,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from app.state import DONE
+from app.state import DONE, format_readout
 from app.views.image_view import AUX, DEPTH, SEM, TRUTH
 from core.io import read_depth, read_sem
 
@@ -128,7 +128,7 @@ def test_nm_units_with_pixel_size(
     v = win.readout_at(10, 20)
     assert v["x_nm"] == pytest.approx(50.0) and v["y_nm"] == pytest.approx(25.0)
     assert v["depth_nm"] == pytest.approx(2.0 * v["depth"])
-    assert "(50.0, 25.0 nm)" in __import__("app.state").state.format_readout(v)
+    assert "(50 nm, 25 nm)" in format_readout(v, win.view.units)
     # profile distance in nm, depth in nm
     win.view.set_line((0.5, 10.5), (10.5, 10.5))
     vals = win.profile_plot.values

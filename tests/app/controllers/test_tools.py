@@ -39,7 +39,7 @@ def test_readout_under_mouse(qtbot: Any, window: Any, sem_folder: Path) -> None:
         assert values["x_nm"] is None  # no pixel size in a PNG
         # the status bar and the dock show the same numbers
         status = window.readout_label.text()
-        assert f"x {col} px, y {row} px" in status
+        assert f"x {col}, y {row} px" in status
         assert f"depth {expected.depth[row, col]:.2f} DU" in status
         dock = window.readout_panel.labels
         assert dock["depth"].text().startswith(f"{expected.depth[row, col]:.3f} DU")
