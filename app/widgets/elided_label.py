@@ -11,14 +11,20 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 class ElidedLabel(QLabel):
     def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
         super().__init__(text, parent)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
 
     def minimumSizeHint(self) -> QSize:
         return QSize(0, super().minimumSizeHint().height())
 
+    def sizeHint(self) -> QSize:
+        """The whole text's width, at most the maximum width: the layout may give less."""
+        width = self.fontMetrics().horizontalAdvance(self.text()) + 8
+        return QSize(min(width, self.maximumWidth()), super().sizeHint().height())
+
     def setText(self, text: str) -> None:
         super().setText(text)
         self.setToolTip(text)
+        self.updateGeometry()
 
     def shown_text(self) -> str:
         """The text as drawn in the label's width."""
