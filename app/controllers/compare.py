@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QDockWidget, QFileDialog
+from PySide6.QtWidgets import QDockWidget
 
 from ..state import DisplayData
 from ..views.compare_view import CompareView
 from ..views.image_view import LinkedImageView
 from ..workers import Task, TaskFailure
 from .context import WindowContext
-from .model import ModelController, load_predictor
+from .model import ModelController, choose_model, load_predictor
 
 log = logging.getLogger(__name__)
 MAX_KEPT = 16  # model B's depth maps kept (by row), so stepping back shows them at once
@@ -47,14 +47,9 @@ class CompareController(QObject):
         view.cursorMoved.connect(widget.show_readout)
 
     def load_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self.ctx.window,
-            "Load model B (compare)",
-            self.ctx.last_folder,
-            "Models (*.safetensors);;All files (*)",
-        )
-        if path:
-            self.load(Path(path))
+        path = choose_model(self.ctx, "Load model B (compare)")
+        if path is not None:
+            self.load(path)
 
     def load(self, path: Path) -> Task:
         """Load model B in a worker thread, then predict the shown image with it."""

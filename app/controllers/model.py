@@ -35,6 +35,14 @@ def load_predictor(path: Path, device: str | None) -> Any:
     return predictor
 
 
+def choose_model(ctx: WindowContext, title: str) -> Path | None:
+    """A checkpoint chosen in a file dialog (None: cancelled)."""
+    path, _ = QFileDialog.getOpenFileName(
+        ctx.window, title, ctx.last_folder, "Models (*.safetensors);;All files (*)"
+    )
+    return Path(path) if path else None
+
+
 class ModelController(QObject):
     """Owns the :class:`~core.inference.Predictor` the batch predicts with.
 
@@ -113,14 +121,9 @@ class ModelController(QObject):
         return self.ctx.tasks.start("load model", work, ok, failed)
 
     def load_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self.ctx.window,
-            "Load model",
-            self.ctx.last_folder,
-            "Models (*.safetensors);;All files (*)",
-        )
-        if path:
-            self.load(Path(path))
+        path = choose_model(self.ctx, "Load model")
+        if path is not None:
+            self.load(path)
 
     def set_device(self, device: str) -> None:
         """Remember the device and reload the model onto it."""

@@ -104,7 +104,7 @@ def _texts(menu: QMenu) -> list[str]:
 def test_view_menu_lists_each_entry_once(make_window: Any) -> None:
     """No "Line Profile" beside "Line profile": a tool's dock follows the tool's action."""
     win = make_window(model_path=None)
-    view_menu = [a.menu() for a in win.menuBar().actions() if a.text() == "&View"][0]
+    view_menu = next(a.menu() for a in win.menuBar().actions() if a.text() == "&View")
     texts = _texts(view_menu)
     assert len(texts) == len(set(texts)), texts
     assert "line profile" in texts and "roi statistics" in texts and "3-d surface" in texts

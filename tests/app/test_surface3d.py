@@ -69,7 +69,8 @@ def test_no_opengl_says_why_and_leaves_the_2d_panels(
     np.testing.assert_allclose(view.arrays.z.T, data.depth * view.arrays.z_per_du, rtol=1e-6)
     assert view.path is not None  # the line profile's path
     (x0, y0), (x1, y1) = window.view.line()
-    assert view.path[0, :2] == pytest.approx([x0, y0]) and view.path[-1, :2] == pytest.approx([x1, y1])
+    assert view.path[0, :2] == pytest.approx([x0, y0])
+    assert view.path[-1, :2] == pytest.approx([x1, y1])
     # exaggeration doubles the heights, and the 2-D panels never changed
     k = view.arrays.z_per_du
     view.exaggeration.setValue(2.0)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from app.views.compare_view import B, DIFF
+from app.views.compare_view import DIFF, B
 
 from ..conftest import COLS, ROWS, open_and_wait
 

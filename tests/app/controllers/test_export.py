@@ -255,7 +255,8 @@ def test_colour_png_in_the_shown_unit(
     assert got == [ColourPng(cmap="magma", scale=2.0, unit="nm")]
     from core.io import write_colormap_png
 
-    ref = write_colormap_png(tmp_path / "ref.png", data.depth * 2.0, cmap="magma", label="depth (nm)")
+    ref = tmp_path / "ref.png"
+    write_colormap_png(ref, data.depth * 2.0, cmap="magma", label="depth (nm)")
     np.testing.assert_array_equal(
         np.asarray(Image.open(tmp_path / "o" / "a_depth.png")), np.asarray(Image.open(ref))
     )

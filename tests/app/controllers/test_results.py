@@ -102,9 +102,7 @@ def test_progress_bar_reaches_total(qtbot: Any, window: Any, tmp_path: Path, n: 
     assert window.batch_panel.summary.text().startswith(f"{n} files: {n} done, 0 failed")
 
 
-def test_failed_row_short_reason_and_full_tooltip(
-    qtbot: Any, window: Any, tmp_path: Path
-) -> None:
+def test_failed_row_short_reason_and_full_tooltip(qtbot: Any, window: Any, tmp_path: Path) -> None:
     from PySide6.QtCore import Qt
 
     from app.state import short_reason
