@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QIcon
+from PySide6.QtGui import (
+    QCloseEvent,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QIcon,
+    QShowEvent,
+)
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QProgressBar, QWidget
 
 from core import resources
@@ -172,16 +179,15 @@ class MainWindow(QMainWindow):
             self.log_dock,
         ]
         self.tabifyDockWidget(self.model_dock, self.readout_dock)
-        self.tabifyDockWidget(self.roi_dock, self.holes_dock)
-        self.tabifyDockWidget(self.roi_dock, self.log_dock)
-        self.tabifyDockWidget(self.roi_dock, self.surface_dock)
-        self.tabifyDockWidget(self.roi_dock, self.compare_dock)
-        self.model_dock.raise_()
-        self.log_dock.raise_()
-        self.resizeDocks([self.batch_dock], [420], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.profile_dock], [230], Qt.Orientation.Vertical)
+        for dock in (self.log_dock, self.holes_dock, self.surface_dock, self.compare_dock):
+            self.tabifyDockWidget(self.roi_dock, dock)
         for dock in (self.holes_dock, self.surface_dock, self.compare_dock):
             dock.hide()
+        self.model_dock.raise_()
+        self.roi_dock.raise_()
+        self.resizeDocks([self.batch_dock], [420], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.profile_dock], [230], Qt.Orientation.Vertical)
+        self._docks_sized = False
 
     def _build_controllers(self) -> None:
         ctx = self.ctx
@@ -344,6 +350,17 @@ class MainWindow(QMainWindow):
         predictor = self.model.predictor
         card = predictor.card if predictor is not None else None
         AboutDialog(card, self, model_path=getattr(predictor, "source", None)).exec()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """On the first show without a saved layout: the line profile gets three fifths of
+        the bottom row (its plot needs the width more than the ROI form)."""
+        super().showEvent(event)
+        if not self._docks_sized and not keys.WINDOW_STATE.stored(self.settings):
+            w = max(self.centralWidget().width(), 300)
+            self.resizeDocks(
+                [self.profile_dock, self.roi_dock], [w * 3 // 5, w * 2 // 5], Qt.Orientation.Horizontal
+            )
+        self._docks_sized = True
 
     # ================================================================== drag and drop
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:

@@ -36,9 +36,11 @@ class CompareView(QWidget):
             self.plots.addItem(panel, row=0, col=col)
             panel.line_roi.hide()
             panel.rect_roi.hide()
-            if link_to is not None:
-                panel.setXLink(link_to)
-                panel.setYLink(link_to)
+        if link_to is not None:
+            # one way: these panels follow the main view's pan and zoom. A two-way pyqtgraph
+            # link let these (hidden, other-sized, aspect-locked) views push the main
+            # panels' ranges wider and wider.
+            link_to.vb.sigRangeChanged.connect(self._follow)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.header)
@@ -47,6 +49,11 @@ class CompareView(QWidget):
         self.depth_a: np.ndarray | None = None
         self.depth_b: np.ndarray | None = None
         self.units = Units()
+
+    def _follow(self, _vb: Any, ranges: Any) -> None:
+        (x0, x1), (y0, y1) = ranges
+        for p in self.panels.values():
+            p.vb.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
 
     def clear(self, message: str) -> None:
         self.depth_a = self.depth_b = None

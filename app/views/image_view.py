@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QLabel
 
@@ -102,11 +102,8 @@ class LinkedImageView(pg.GraphicsLayoutWidget):
             TRUTH: ImagePanel(TRUTH, "True depth", "viridis", "depth (DU)"),
             AUX: ImagePanel(AUX, "Uncertainty (TTA std)", UNCERTAINTY_COLORMAP, "σ (DU)"),
         }
-        first = self.panels[SEM]
-        for key in PANEL_KEYS[1:]:
-            self.panels[key].setXLink(first)
-            self.panels[key].setYLink(first)
         self.arrangement = "auto"
+        self.fitted = False  # the view shows the whole image (refitted when resized)
         self.grid = ""  # the arrangement in use ("1x4" or "2x2")
         self.hidden: set[str] = set()
         self.hint = QLabel(EMPTY_HINT, self)
@@ -130,6 +127,8 @@ class LinkedImageView(pg.GraphicsLayoutWidget):
             p.rect_roi.sigRegionChanged.connect(self._on_rect_moved)
         for key in (DEPTH, TRUTH):
             self.panels[key].bar.sigLevelsChanged.connect(self._on_depth_bar_dragged)
+        for p in self.panels.values():
+            p.vb.sigRangeChangedManually.connect(self._on_user_zoom)
         self.mouse_proxy = pg.SignalProxy(
             self.scene().sigMouseMoved, rateLimit=30, slot=self.on_mouse_moved
         )
@@ -164,8 +163,11 @@ class LinkedImageView(pg.GraphicsLayoutWidget):
         return best_grid(len(self.visible_keys()), self.width(), self.height(), shape)
 
     def relayout(self, *, force: bool = False) -> None:
-        """Put the visible panels in the grid (only when the grid or the set changed), with
-        the y axis on the first column and the x axis on the last row only."""
+        """Put the visible panels in the grid (only when the grid or the set changed).
+
+        Every panel keeps both axes: panels of one size. Linked, aspect-locked view boxes
+        of different sizes (axes on the outer panels only) pushed each other's ranges
+        wider and wider."""
         grid = self._chosen_grid()
         if grid == self.grid and not force:
             return
@@ -185,10 +187,23 @@ class LinkedImageView(pg.GraphicsLayoutWidget):
             r, c = divmod(i, cols)
             panel = self.panels[key]
             layout.addItem(panel, row=r, col=c)
-            last_row = r == rows - 1 or i + cols >= len(keys)
-            panel.show_axes(left=c == 0, bottom=last_row)
+        self._link_to(self.panels[keys[0]])
         self.fit_image()
         self.layoutChanged.emit(grid)
+
+    def _link_to(self, master: ImagePanel) -> None:
+        """Every panel follows ``master``'s pan and zoom; only the master keeps square
+        pixels. Linked views that each lock their aspect push each other's ranges wider
+        on every round (the old "-1000 to 2500" axes); a follower of the same size shows
+        the master's range as it is."""
+        master.setXLink(None)
+        master.setYLink(None)
+        master.setAspectLocked(True)
+        for p in self.panels.values():
+            if p is not master:
+                p.setAspectLocked(False)
+                p.setXLink(master)
+                p.setYLink(master)
 
     def resizeEvent(self, ev: QResizeEvent | None) -> None:
         super().resizeEvent(ev)
@@ -197,14 +212,25 @@ class LinkedImageView(pg.GraphicsLayoutWidget):
         self.hint.setGeometry(self.contentsRect().adjusted(20, 20, -20, -20))
         if self.arrangement == "auto":
             self.relayout()
+        if self.fitted:  # once the panels have their new size
+            QTimer.singleShot(0, self._refit)
+
+    def _refit(self) -> None:
+        if self.fitted:
+            self.fit_image()
+
+    def _on_user_zoom(self, *_args: Any) -> None:
+        self.fitted = False
 
     def fit_image(self) -> None:
-        """Every (linked) panel shows the whole image, no margin beyond it."""
+        """Every (linked) panel shows the whole image, no margin beyond it (View > Fit
+        Image, Ctrl+0); kept so when the window is resized, until the user zooms."""
         if self._shape is None:
             return
         keys = self.visible_keys()
         rows, cols = self._shape
         self.panels[keys[0]].vb.setRange(xRange=(0, cols), yRange=(0, rows), padding=0)
+        self.fitted = True
 
     # ------------------------------------------------------------------ units
     def set_unit(self, unit: str) -> None:
@@ -275,14 +301,14 @@ class LinkedImageView(pg.GraphicsLayoutWidget):
             self.aux_kind = "error"
             err = self.scaled(data.error)
             m = max(abs(finite_range(err)[0]), abs(finite_range(err)[1]), 1e-6)
-            aux.setTitle("Error (predicted − true)")
+            aux.setTitle("Error")
             aux.set_colormap(ERROR_COLORMAP)
-            aux.set_bar_label(f"error ({du})")
+            aux.set_bar_label(f"predicted − true ({du})")
             aux.set_array(err, (-m, m))
         elif data.uncertainty is not None:
             self.aux_kind = "uncertainty"
             unc = self.scaled(data.uncertainty)
-            aux.setTitle("Uncertainty (TTA std)")
+            aux.setTitle("Uncertainty")
             aux.set_colormap(UNCERTAINTY_COLORMAP)
             aux.set_bar_label(f"σ ({du})")
             aux.set_array(unc, (0.0, max(finite_range(unc)[1], 1e-6)))
@@ -476,6 +502,7 @@ class LinkedImageView(pg.GraphicsLayoutWidget):
         (x0, x1), (y0, y1) = vb.viewRange()
         w, h = (span, span) if span else (x1 - x0, y1 - y0)
         vb.setRange(xRange=(col - w / 2, col + w / 2), yRange=(row - h / 2, row + h / 2), padding=0)
+        self.fitted = False
 
     def select_hole(self, hole: Any | None) -> None:
         """Outline ``hole`` in every panel and zoom to it (4 diameters across)."""

@@ -116,6 +116,15 @@ class ImagePanel(pg.PlotItem):
         self.scale_bar_px = 0.0
         self.set_units(Units())
 
+    def setTitle(self, title: str | None = None, **args: Any) -> None:
+        """pyqtgraph makes a title's text width the panel's minimum width, which pushed the
+        fourth panel of a narrow view behind the docks: the title may be cut instead."""
+        super().setTitle(title, **args)
+        label = getattr(self, "titleLabel", None)
+        if label is not None:
+            label.setMinimumWidth(0)
+            label.updateMin = lambda: label.setMinimumWidth(0)  # type: ignore[method-assign]
+
     @property
     def image(self) -> np.ndarray | None:
         """The array the ImageItem shows."""
@@ -159,10 +168,6 @@ class ImagePanel(pg.PlotItem):
     def axis_label(self, side: str) -> str:
         """The axis title as drawn ("x (µm)")."""
         return str(self.getAxis(side).label.toPlainText())
-
-    def show_axes(self, left: bool, bottom: bool) -> None:
-        self.showAxis("left", left)
-        self.showAxis("bottom", bottom)
 
     # ------------------------------------------------------------------ scale bar
     def set_scale_bar(self, shape: tuple[int, int] | None, pixel_size_nm: float | None) -> None:

@@ -31,7 +31,7 @@ def roi_texts(stats: dict[str, Any] | None, units: Units | None = None) -> dict[
     r0, r1 = stats["rows"]
     c0, c1 = stats["cols"]
     if r1 > r0 and c1 > c0:
-        out["region"] = f"rows {r0}–{r1 - 1}, cols {c0}–{c1 - 1} (px)"
+        out["region"] = f"rows {r0}–{r1 - 1}, cols {c0}–{c1 - 1}"
         out["size"] = f"{units.length(c1 - c0)} x {units.length(r1 - r0)}"
     else:
         out["region"] = "empty"

@@ -88,12 +88,13 @@ def test_arrangements_hide_and_fit(qtbot: Any) -> None:
     qtbot.wait(20)
     tops = sorted({round(view.panels[k].geometry().top()) for k in PANEL_KEYS})
     assert len(tops) == 2 and view.grid == "2x2"
-    # axes only on the outer edges: y on the first column, x on the last row
-    assert view.panels[SEM].getAxis("left").isVisible()
-    assert not view.panels[DEPTH].getAxis("left").isVisible()
-    assert not view.panels[SEM].getAxis("bottom").isVisible()
-    assert view.panels[TRUTH].getAxis("bottom").isVisible()
+    # panels of one size (linked aspect-locked views of different sizes drift apart)
+    sizes = {
+        (round(view.panels[k].vb.width()), round(view.panels[k].vb.height())) for k in PANEL_KEYS
+    }
+    assert len(sizes) == 1
     # the whole image and no more along one axis, a little more along the other (aspect)
+    qtbot.wait(100)  # the linked views settle: the fit holds
     (x0, x1), (y0, y1) = view.panels[DEPTH].vb.viewRange()
     assert x0 >= -0.5 * 1024 and x1 <= 1.5 * 1024 and y0 >= -0.5 * 1024 and y1 <= 1.5 * 1024
     assert min(x1 - x0, y1 - y0) == pytest.approx(1024, rel=0.02)
