@@ -357,9 +357,8 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         if not self._docks_sized and not keys.WINDOW_STATE.stored(self.settings):
             w = max(self.centralWidget().width(), 300)
-            self.resizeDocks(
-                [self.profile_dock, self.roi_dock], [w * 3 // 5, w * 2 // 5], Qt.Orientation.Horizontal
-            )
+            sizes = [w * 3 // 5, w * 2 // 5]
+            self.resizeDocks([self.profile_dock, self.roi_dock], sizes, Qt.Orientation.Horizontal)
         self._docks_sized = True
 
     # ================================================================== drag and drop
