@@ -215,6 +215,7 @@ class MainWindow(QMainWindow):
         self.compare = CompareController(
             ctx, self.model, self.view, self.compare_view, self.compare_dock, self
         )
+        self.controls.unit_combo.currentTextChanged.connect(self.batch_panel.set_unit)
         for combo in (self.controls.cmap_combo, self.controls.unit_combo):
             combo.currentTextChanged.connect(self.surface.update)
             combo.currentTextChanged.connect(self.compare.refresh)
@@ -252,6 +253,7 @@ class MainWindow(QMainWindow):
             self.restoreState(window_state)
         self.display.restore()
         self.display.sync_actions(self.acts)
+        self.batch_panel.set_unit(self.controls.unit_combo.currentText())
         self.model_panel.set_device(device or keys.DEVICE.read(self.settings))
 
     def save_settings(self) -> None:

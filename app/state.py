@@ -240,6 +240,7 @@ class QueueRow:
     mean_depth: float | None = None
     rmse: float | None = None
     seconds: float | None = None
+    nm_per_du: float | None = None  # the model card's depth scale, when it gives one
 
     def update_from_item(self, item: Any) -> None:
         status = str(item.status)
@@ -249,6 +250,7 @@ class QueueRow:
         self.rmse = float(item.rmse) if item.rmse is not None else None
         if item.result is not None:
             self.mean_depth = float(np.mean(item.result.depth))
+            self.nm_per_du = getattr(item.result, "nm_per_depth_unit", None)
         if self.status == DONE and item.result is None and self.error is None:
             self.error = None
 
@@ -399,7 +401,15 @@ class AppState(QObject):
             out[r.status] = out.get(r.status, 0) + 1
         return out
 
-    def summary_text(self) -> str:
+    def depth_unit(self, choice: str) -> tuple[str, bool]:
+        """The table's depth unit for the unit ``choice``: ``("nm", True)`` when nm is
+        chosen and every row with a depth has the depth scale, else ``("DU", False)``."""
+        with_depth = [r for r in self.rows if r.mean_depth is not None]
+        if choice == "nm" and with_depth and all(r.nm_per_du for r in with_depth):
+            return "nm", True
+        return "DU", False
+
+    def summary_text(self, choice: str = "DU") -> str:
         c = self.counts()
         text = (
             f"{len(self.rows)} files: {c[DONE]} done, {c[FAILED]} failed, "
@@ -409,8 +419,14 @@ class AppState(QObject):
             text += f", {c[CANCELLED]} cancelled"
         rmses = [r.rmse for r in self.rows if r.rmse is not None and math.isfinite(r.rmse)]
         if rmses:
+            unit, nm = self.depth_unit(choice)
+            if nm:
+                rmses = [
+                    r.rmse * r.nm_per_du for r in self.rows if r.rmse is not None and r.nm_per_du
+                ]
             text += (
-                f"; mean RMSE {float(np.mean(rmses)):.2f} DU (per image, {len(rmses)} with truth)"
+                f"; mean RMSE {float(np.mean(rmses)):.2f} {unit} "
+                f"(per image, {len(rmses)} with truth)"
             )
         return text
 

@@ -21,7 +21,7 @@ def grid_shape(arrangement: str, n: int) -> tuple[int, int]:
 
 
 def best_grid(n: int, view_w: float, view_h: float, image_shape: tuple[int, int]) -> str:
-    """ "1x4" or "2x2": the arrangement that draws the image largest in a view of that size."""
+    """The arrangement ("1x4" or "2x2") that draws the image largest in a view of that size."""
     if n <= 2:
         return "1x4"
     rows_img, cols_img = image_shape

@@ -142,7 +142,7 @@ class LinkedImageView(pg.GraphicsLayoutWidget):
         return [k for k in PANEL_KEYS if k not in self.hidden]
 
     def set_arrangement(self, arrangement: str) -> None:
-        """ "auto", "1x4" or "2x2"."""
+        """The arrangement: "auto", "1x4" or "2x2"."""
         if arrangement not in ARRANGEMENTS:
             raise ValueError(f"unknown arrangement {arrangement!r}")
         self.arrangement = arrangement
@@ -234,7 +234,7 @@ class LinkedImageView(pg.GraphicsLayoutWidget):
 
     # ------------------------------------------------------------------ units
     def set_unit(self, unit: str) -> None:
-        """ "DU" (px and depth units) or "nm" (physical lengths and depths where known)."""
+        """The unit choice: "DU" (px and depth units) or "nm" (physical where known)."""
         self.unit = unit
         self.units = Units.for_data(unit, self.data)
         for p in self.panels.values():

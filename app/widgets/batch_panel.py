@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from ..state import CANCELLED, DONE, FAILED, RUNNING, AppState, QueueRow, short_reason
 
-COLUMNS = ("File", "Status", "Mean (DU)", "RMSE (DU)", "Time (s)")
+COLUMNS = ("File", "Status", "Mean ({})", "RMSE ({})", "Time (s)")
 COLUMN_WIDTHS = (None, 72, 76, 76, 58)
 STATUS_COLOURS = {
     DONE: "#43a047",
@@ -44,17 +44,18 @@ STATUS_COLOURS = {
 _Index = QModelIndex | QPersistentModelIndex
 
 
-def row_texts(row: QueueRow) -> tuple[str, str, str, str, str]:
+def row_texts(row: QueueRow, nm: bool = False) -> tuple[str, str, str, str, str]:
     """The cells of a row; a failed row's status is the short reason ("failed: truncated
-    file"), the full text is its tooltip."""
+    file"), the full text is its tooltip. ``nm``: depths in nm (the row's depth scale)."""
     status = row.status
     if row.status == FAILED and row.error:
         status = f"failed: {short_reason(row.error, row.source)}"
+    k = float(row.nm_per_du) if nm and row.nm_per_du else 1.0
     return (
         row.source.name,
         status,
-        "" if row.mean_depth is None else f"{row.mean_depth:.2f}",
-        "" if row.rmse is None else f"{row.rmse:.3f}",
+        "" if row.mean_depth is None else f"{row.mean_depth * k:.2f}",
+        "" if row.rmse is None else f"{row.rmse * k:.3f}",
         "" if row.seconds is None else f"{row.seconds:.2f}",
     )
 
@@ -66,6 +67,8 @@ class QueueModel(QAbstractTableModel):
         super().__init__(parent)
         self.state = state
         self._shown = 0
+        self.unit_choice = "DU"
+        self._unit: tuple[str, bool] | None = None  # (unit, nm): recomputed once per change
         state.rowsAdded.connect(self._on_rows_added)
         state.rowChanged.connect(self._on_row_changed)
         state.rowsCleared.connect(self._on_cleared)
@@ -80,10 +83,11 @@ class QueueModel(QAbstractTableModel):
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
         if orientation == Qt.Orientation.Horizontal:
+            unit, _ = self.depth_unit()
             if role == Qt.ItemDataRole.DisplayRole:
-                return COLUMNS[section]
+                return COLUMNS[section].format(unit)
             if role == Qt.ItemDataRole.ToolTipRole and section == 2:
-                return "Mean predicted depth of the image (DU)"
+                return f"Mean predicted depth of the image ({unit})"
         return None
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -92,7 +96,7 @@ class QueueModel(QAbstractTableModel):
         row = self.state.rows[index.row()]
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            return row_texts(row)[col]
+            return row_texts(row, self.depth_unit()[1])[col]
         if role == Qt.ItemDataRole.ToolTipRole:
             return str(row.source) if col == 0 else (row.error or row.status)
         if role == Qt.ItemDataRole.ForegroundRole and col == 1:
@@ -104,12 +108,30 @@ class QueueModel(QAbstractTableModel):
             return row.row_id
         return None
 
+    def depth_unit(self) -> tuple[str, bool]:
+        """The depth columns' unit (see :meth:`AppState.depth_unit`), computed once after
+        each change, not once per cell."""
+        if self._unit is None:
+            self._unit = self.state.depth_unit(self.unit_choice)
+        return self._unit
+
+    def set_unit(self, choice: str) -> None:
+        """The unit choice ("DU" or "nm"): depths in nm when every row has the model
+        card's depth scale."""
+        self.unit_choice = choice
+        self._unit = None
+        self.headerDataChanged.emit(Qt.Orientation.Horizontal, 2, 3)
+        if self._shown:
+            self.dataChanged.emit(self.index(0, 2), self.index(self._shown - 1, 3))
+
     def _on_rows_added(self, first: int, count: int) -> None:
+        self._unit = None
         self.beginInsertRows(QModelIndex(), first, first + count - 1)
         self._shown = len(self.state.rows)
         self.endInsertRows()
 
     def _on_row_changed(self, index: int) -> None:
+        self._unit = None
         if 0 <= index < self._shown:
             self.dataChanged.emit(self.index(index, 0), self.index(index, len(COLUMNS) - 1))
 
@@ -197,8 +219,14 @@ class BatchPanel(QWidget):
         self.progress.setValue(min(finished, max(total, 1)))
         self.update_summary()
 
+    def set_unit(self, choice: str) -> None:
+        self.model.set_unit(choice)
+        self.update_summary()
+
     def update_summary(self) -> None:
-        text = self.state.summary_text() if self.state.rows else "No files queued."
+        self.model.headerDataChanged.emit(Qt.Orientation.Horizontal, 2, 3)
+        choice = self.model.unit_choice
+        text = self.state.summary_text(choice) if self.state.rows else "No files queued."
         if text != self.summary.text():
             self.summary.setText(text)
 
