@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _wait(app: object, predicate: Callable[[], bool], timeout: float = 120.0) -> None:
+def _wait(app: object, predicate: Callable[[], bool], timeout: float = 600.0) -> None:
     """Run the event loop until ``predicate()``; QTest.qWait, not processEvents, so deferred
     deletes happen as under app.exec() (else a stale dock tab bar stays on screen)."""
     from PySide6.QtTest import QTest
@@ -160,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         _wait(app, lambda: bool(win.compare.results) or bool(problems))
     if args.surface:
         win.acts.surface.trigger()
+    # the cursor over the centre: the status bar, the Readout dock and Compare's readout
+    win.view.on_mouse_moved((win.view.scene_pos_of_pixel(rows // 2, cols // 2, "depth"),))
     win.statusBar().clearMessage()  # show the cursor readout, not the last transient message
     from PySide6.QtTest import QTest
 

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QDockWidget
 
 from ..state import DisplayData
@@ -55,8 +55,7 @@ class CompareController(QObject):
         """Load model B in a worker thread, then predict the shown image with it."""
         device = self.model.panel.device()
         self.widget.clear(f"Loading model B ({Path(path).name})...")
-        self.dock.show()
-        self.dock.raise_()
+        self.show_dock()
 
         def work(_emit: Any, _cancel: Any) -> Any:
             return load_predictor(Path(path), device)
@@ -73,6 +72,14 @@ class CompareController(QObject):
             self.ctx.report_failure(f)
 
         return self.ctx.tasks.start("load model B", work, ok, failed)
+
+    def show_dock(self) -> None:
+        """Show the Compare dock, tall enough for its two panels (45 % of the window)."""
+        self.dock.show()
+        self.dock.raise_()
+        window = self.ctx.window
+        height = max(320, int(window.height() * 0.45))
+        window.resizeDocks([self.dock], [height], Qt.Orientation.Vertical)
 
     def on_current_changed(self, data: DisplayData | None) -> None:
         if self.predictor is not None:

@@ -79,7 +79,7 @@ class CompareView(QWidget):
         diff = (depth_a - depth_b).astype(np.float32)
         du = units.depth_unit
         b_panel, d_panel = self.panels[B], self.panels[DIFF]
-        b_panel.setTitle(f"Model B: {names[1]}")
+        b_panel.setTitle("Model B")
         b_panel.set_colormap(cmap)
         b_panel.set_bar_label(f"depth ({du})")
         b_panel.set_array(depth_b * k, levels)

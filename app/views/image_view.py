@@ -104,6 +104,10 @@ class LinkedImageView(pg.GraphicsLayoutWidget):
         }
         self.arrangement = "auto"
         self.fitted = False  # the view shows the whole image (refitted when resized)
+        self._refit_timer = QTimer(self)
+        self._refit_timer.setSingleShot(True)
+        self._refit_timer.setInterval(0)
+        self._refit_timer.timeout.connect(self._refit)
         self.grid = ""  # the arrangement in use ("1x4" or "2x2")
         self.hidden: set[str] = set()
         self.hint = QLabel(EMPTY_HINT, self)
@@ -213,7 +217,7 @@ class LinkedImageView(pg.GraphicsLayoutWidget):
         if self.arrangement == "auto":
             self.relayout()
         if self.fitted:  # once the panels have their new size
-            QTimer.singleShot(0, self._refit)
+            self._refit_timer.start()
 
     def _refit(self) -> None:
         if self.fitted:
