@@ -146,6 +146,7 @@ class BatchPanel(QWidget):
 
     rowActivated = Signal(int)
     cancelRequested = Signal()
+    skipRequested = Signal()  # abandon the file being predicted, go on with the next
     clearRequested = Signal()
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
@@ -178,9 +179,17 @@ class BatchPanel(QWidget):
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress.setFormat("%v / %m finished")
-        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button = QPushButton("Stop Batch")
+        self.cancel_button.setToolTip("Stop the batch: the file being predicted and the rest")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancelRequested)
+        self.skip_button = QPushButton("Skip File")
+        self.skip_button.setToolTip("Abandon the file being predicted and go on with the next")
+        self.skip_button.setEnabled(False)
+        self.skip_button.clicked.connect(self.skipRequested)
+        self.can_skip = False  # the engine's CancelToken offers skip_current
+        self.current = QLabel("")
+        self.current.setObjectName("batch_current")
         self.clear_button = QPushButton("Clear")
         self.clear_button.setToolTip("Remove every row (and the results kept in memory)")
         self.clear_button.clicked.connect(self.clearRequested)
@@ -188,12 +197,14 @@ class BatchPanel(QWidget):
         self.summary.setWordWrap(True)
         bar = QHBoxLayout()
         bar.addWidget(self.progress, 1)
+        bar.addWidget(self.skip_button)
         bar.addWidget(self.cancel_button)
         bar.addWidget(self.clear_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.table, 1)
         layout.addLayout(bar)
+        layout.addWidget(self.current)
         layout.addWidget(self.summary)
         self._refresh = QTimer(self)
         self._refresh.setSingleShot(True)
@@ -237,8 +248,15 @@ class BatchPanel(QWidget):
         else:
             self._schedule()
 
+    def set_current_file(self, text: str) -> None:
+        """What the running batch does now ("hole_2.png: tiles 12/40, 3 s left")."""
+        self.current.setText(text)
+
     def set_running(self, running: bool) -> None:
         self.cancel_button.setEnabled(running)
+        self.skip_button.setEnabled(running and self.can_skip)
+        if not running:
+            self.current.setText("")
         if not running:
             self.flush()
 
