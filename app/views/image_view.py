@@ -307,7 +307,7 @@ class LinkedImageView(pg.GraphicsLayoutWidget):
             m = max(abs(finite_range(err)[0]), abs(finite_range(err)[1]), 1e-6)
             aux.setTitle("Error")
             aux.set_colormap(ERROR_COLORMAP)
-            aux.set_bar_label(f"predicted − true ({du})")
+            aux.set_bar_label(f"error ({du})")  # predicted − true (the Readout says so)
             aux.set_array(err, (-m, m))
         elif data.uncertainty is not None:
             self.aux_kind = "uncertainty"
