@@ -23,7 +23,7 @@ from PySide6.QtWidgets import QLabel
 
 from ..state import DisplayData
 from ..units import Units
-from .grid import ARRANGEMENTS, best_grid, grid_shape
+from .grid import PanelGrid
 from .panel import ImagePanel
 
 SEM, DEPTH, TRUTH, AUX = "sem", "depth", "truth", "aux"
@@ -76,7 +76,7 @@ def finite_range(*arrays: np.ndarray | None) -> tuple[float, float]:
     return lo, hi
 
 
-class LinkedImageView(pg.GraphicsLayoutWidget):
+class LinkedImageView(PanelGrid, pg.GraphicsLayoutWidget):
     """The four linked panels plus the cursor, line-profile and rectangle tools.
 
     Panels are laid out 1x4 or 2x2 (:meth:`set_arrangement`; "auto" picks the one that
@@ -141,74 +141,6 @@ class LinkedImageView(pg.GraphicsLayoutWidget):
         self.relayout()
         self.show_data(None)
 
-    # ------------------------------------------------------------------ arrangement
-    def visible_keys(self) -> list[str]:
-        return [k for k in PANEL_KEYS if k not in self.hidden]
-
-    def set_arrangement(self, arrangement: str) -> None:
-        """The arrangement: "auto", "1x4" or "2x2"."""
-        if arrangement not in ARRANGEMENTS:
-            raise ValueError(f"unknown arrangement {arrangement!r}")
-        self.arrangement = arrangement
-        self.relayout()
-
-    def set_panel_visible(self, key: str, visible: bool) -> None:
-        """Show or hide one panel (at least one stays visible)."""
-        if visible:
-            self.hidden.discard(key)
-        elif len(self.visible_keys()) > 1:
-            self.hidden.add(key)
-        self.relayout(force=True)
-
-    def _chosen_grid(self) -> str:
-        if self.arrangement != "auto":
-            return self.arrangement
-        shape = self._shape or (1, 1)
-        return best_grid(len(self.visible_keys()), self.width(), self.height(), shape)
-
-    def relayout(self, *, force: bool = False) -> None:
-        """Put the visible panels in the grid (only when the grid or the set changed).
-
-        Every panel keeps both axes: panels of one size. Linked, aspect-locked view boxes
-        of different sizes (axes on the outer panels only) pushed each other's ranges
-        wider and wider."""
-        grid = self._chosen_grid()
-        if grid == self.grid and not force:
-            return
-        self.grid = grid
-        keys = self.visible_keys()
-        rows, cols = grid_shape(grid, len(keys))
-        layout = self.ci
-        for key in PANEL_KEYS:
-            panel = self.panels[key]
-            if panel in layout.items:
-                layout.removeItem(panel)
-            panel.setVisible(key in keys)
-        for i in range(4):
-            layout.layout.setColumnStretchFactor(i, 1 if i < cols else 0)
-            layout.layout.setRowStretchFactor(i, 1 if i < rows else 0)
-        for i, key in enumerate(keys):
-            r, c = divmod(i, cols)
-            panel = self.panels[key]
-            layout.addItem(panel, row=r, col=c)
-        self._link_to(self.panels[keys[0]])
-        self.fit_image()
-        self.layoutChanged.emit(grid)
-
-    def _link_to(self, master: ImagePanel) -> None:
-        """Every panel follows ``master``'s pan and zoom; only the master keeps square
-        pixels. Linked views that each lock their aspect push each other's ranges wider
-        on every round (the old "-1000 to 2500" axes); a follower of the same size shows
-        the master's range as it is."""
-        master.setXLink(None)
-        master.setYLink(None)
-        master.setAspectLocked(True)
-        for p in self.panels.values():
-            if p is not master:
-                p.setAspectLocked(False)
-                p.setXLink(master)
-                p.setYLink(master)
-
     def resizeEvent(self, ev: QResizeEvent | None) -> None:
         super().resizeEvent(ev)
         if not hasattr(self, "hint"):  # pyqtgraph resizes while it is being built
@@ -218,23 +150,6 @@ class LinkedImageView(pg.GraphicsLayoutWidget):
             self.relayout()
         if self.fitted:  # once the panels have their new size
             self._refit_timer.start()
-
-    def _refit(self) -> None:
-        if self.fitted:
-            self.fit_image()
-
-    def _on_user_zoom(self, *_args: Any) -> None:
-        self.fitted = False
-
-    def fit_image(self) -> None:
-        """Every (linked) panel shows the whole image, no margin beyond it (View > Fit
-        Image, Ctrl+0); kept so when the window is resized, until the user zooms."""
-        if self._shape is None:
-            return
-        keys = self.visible_keys()
-        rows, cols = self._shape
-        self.panels[keys[0]].vb.setRange(xRange=(0, cols), yRange=(0, rows), padding=0)
-        self.fitted = True
 
     # ------------------------------------------------------------------ units
     def set_unit(self, unit: str) -> None:
