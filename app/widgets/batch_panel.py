@@ -26,12 +26,14 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from ..state import CANCELLED, DONE, FAILED, RUNNING, AppState, QueueRow, short_reason
+from .elided_label import ElidedLabel
 
 COLUMNS = ("File", "Status", "Mean ({})", "RMSE ({})", "Time (s)")
 COLUMN_WIDTHS = (None, 72, 76, 76, 58)
@@ -188,8 +190,10 @@ class BatchPanel(QWidget):
         self.skip_button.setEnabled(False)
         self.skip_button.clicked.connect(self.skipRequested)
         self.can_skip = False  # the engine's CancelToken offers skip_current
-        self.current = QLabel("")
+        self.current = ElidedLabel("")
         self.current.setObjectName("batch_current")
+        # its text changes with every report: its width must never re-lay out the window
+        self.current.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.clear_button = QPushButton("Clear")
         self.clear_button.setToolTip("Remove every row (and the results kept in memory)")
         self.clear_button.clicked.connect(self.clearRequested)
