@@ -29,6 +29,32 @@ QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed"
 # ----------------------------------------------------------------------------- display data
 
 
+def domain_warning(result: Any) -> str | None:
+    """The engine's out-of-domain verdict on a prediction as one line, or None (in domain,
+    or no verdict). Read from ``result.domain`` (``in_domain``, ``score``, ``reasons``) or
+    ``result.settings["domain"]`` (``in_domain``, ``domain_score``, ``domain_reasons``)."""
+    verdict = getattr(result, "domain", None)
+    if verdict is None:
+        settings = getattr(result, "settings", None)
+        verdict = settings.get("domain") if isinstance(settings, dict) else None
+    if verdict is None:
+        return None
+
+    def get(*names: str) -> Any:
+        for n in names:
+            v = verdict.get(n) if isinstance(verdict, dict) else getattr(verdict, n, None)
+            if v is not None:
+                return v
+        return None
+
+    if get("in_domain") is not False:
+        return None
+    score = get("score", "domain_score")
+    reasons = get("reasons", "domain_reasons") or []
+    head = "Out of domain" + (f" (score {float(score):.2f})" if score is not None else "")
+    return head + (": " + "; ".join(str(r) for r in reasons) if reasons else "")
+
+
 @dataclass
 class DisplayData:
     """The arrays one result shows, in depth units (DU) on the model's 0-255 scale.
@@ -53,6 +79,7 @@ class DisplayData:
     sem_denoised: np.ndarray | None = None
     show_denoised: bool = True
     sem_image: Any = None  # the core.io.SemImage read (metadata for File > Properties)
+    domain_warning: str | None = None  # the engine's out-of-domain verdict, when it says so
     error: np.ndarray | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -128,6 +155,7 @@ class DisplayData:
             row_id=row_id,
             sem_denoised=None if denoised is None else np.asarray(denoised),
             sem_image=sem,
+            domain_warning=domain_warning(result),
         )
 
     # -------------------------------------------------------------- readout
@@ -241,6 +269,7 @@ class QueueRow:
     rmse: float | None = None
     seconds: float | None = None
     nm_per_du: float | None = None  # the model card's depth scale, when it gives one
+    domain_warning: str | None = None
 
     def update_from_item(self, item: Any) -> None:
         status = str(item.status)
@@ -251,6 +280,7 @@ class QueueRow:
         if item.result is not None:
             self.mean_depth = float(np.mean(item.result.depth))
             self.nm_per_du = getattr(item.result, "nm_per_depth_unit", None)
+            self.domain_warning = domain_warning(item.result)
         if self.status == DONE and item.result is None and self.error is None:
             self.error = None
 

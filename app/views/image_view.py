@@ -116,6 +116,15 @@ class LinkedImageView(PanelGrid, pg.GraphicsLayoutWidget):
         self.hint.setWordWrap(True)
         self.hint.setStyleSheet("color: #dcdcdc; font-size: 11pt; background: transparent;")
         self.hint.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        # the engine's out-of-domain verdict, over the panels for as long as the result shows
+        self.banner = QLabel("", self)
+        self.banner.setObjectName("domain_banner")
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet(
+            "color: white; background: rgba(229, 57, 53, 220); padding: 4px; font-weight: bold;"
+        )
+        self.banner.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.banner.hide()
         self.data: DisplayData | None = None
         self.unit = "DU"
         self.units = Units(empty=True)
@@ -143,8 +152,9 @@ class LinkedImageView(PanelGrid, pg.GraphicsLayoutWidget):
 
     def resizeEvent(self, ev: QResizeEvent | None) -> None:
         super().resizeEvent(ev)
-        if not hasattr(self, "hint"):  # pyqtgraph resizes while it is being built
+        if not hasattr(self, "banner"):  # pyqtgraph resizes while it is being built
             return
+        self._place_banner()
         self.hint.setGeometry(self.contentsRect().adjusted(20, 20, -20, -20))
         if self.arrangement == "auto":
             self.relayout()
@@ -179,6 +189,7 @@ class LinkedImageView(PanelGrid, pg.GraphicsLayoutWidget):
         for p in self.panels.values():
             p.set_message("")
         self.hint.setVisible(data is None)
+        self.set_banner(data.domain_warning if data is not None else None)
         if data is None:
             for p in self.panels.values():
                 p.set_array(None, (0.0, 1.0))
@@ -213,6 +224,18 @@ class LinkedImageView(PanelGrid, pg.GraphicsLayoutWidget):
             if self.arrangement == "auto":
                 self.relayout()
             self.fit_image()
+
+    def set_banner(self, text: str | None) -> None:
+        """A warning across the top of the panels (None hides it)."""
+        self.banner.setText(text or "")
+        self.banner.setToolTip(text or "")
+        self.banner.setVisible(bool(text))
+        self._place_banner()
+
+    def _place_banner(self) -> None:
+        r = self.contentsRect()
+        w = max(r.width() - 16, 50)
+        self.banner.setGeometry(r.left() + 8, r.top() + 4, w, self.banner.heightForWidth(w))
 
     def _show_aux(self, data: DisplayData, du: str) -> None:
         aux = self.panels[AUX]

@@ -43,6 +43,7 @@ STATUS_COLOURS = {
     RUNNING: "#1e88e5",
     CANCELLED: "#9e9e9e",
 }
+WARNING_COLOUR = "#fb8c00"
 _Index = QModelIndex | QPersistentModelIndex
 
 
@@ -52,6 +53,8 @@ def row_texts(row: QueueRow, nm: bool = False) -> tuple[str, str, str, str, str]
     status = row.status
     if row.status == FAILED and row.error:
         status = f"failed: {short_reason(row.error, row.source)}"
+    elif row.status == DONE and row.domain_warning:
+        status = "done ⚠ out of domain"
     k = float(row.nm_per_du) if nm and row.nm_per_du else 1.0
     return (
         row.source.name,
@@ -100,9 +103,11 @@ class QueueModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return row_texts(row, self.depth_unit()[1])[col]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return str(row.source) if col == 0 else (row.error or row.status)
+            if col == 0:
+                return str(row.source)
+            return row.error or row.domain_warning or row.status
         if role == Qt.ItemDataRole.ForegroundRole and col == 1:
-            colour = STATUS_COLOURS.get(row.status)
+            colour = WARNING_COLOUR if row.domain_warning else STATUS_COLOURS.get(row.status)
             return QBrush(QColor(colour)) if colour else None
         if role == Qt.ItemDataRole.TextAlignmentRole and col >= 2:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)

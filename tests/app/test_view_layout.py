@@ -151,3 +151,45 @@ def test_colour_bar_ticks_never_run_together() -> None:
     assert 255.0 / step <= 100.0 / 56.0 + 1
     assert step in (200.0, 500.0)
     assert tick_step(1.0, 1000.0, 56.0) == pytest.approx(0.1)
+
+
+def test_out_of_domain_banner_and_batch_marker(qtbot: Any) -> None:
+    """The engine's domain verdict (the trust branch's DomainVerdict shape): a banner over
+    the panels while that result shows, a marker in its batch row."""
+    from types import SimpleNamespace
+
+    from app.state import AppState, QueueRow, domain_warning
+    from app.widgets.batch_panel import BatchPanel, row_texts
+
+    verdict = SimpleNamespace(in_domain=False, score=3.14159, reasons=["pixel size 4x the model's"])
+    out = SimpleNamespace(domain=verdict, settings={})
+    text = domain_warning(out)
+    assert text == "Out of domain (score 3.14): pixel size 4x the model's"
+    stored = {"in_domain": False, "domain_score": None, "domain_reasons": ["blank image"]}
+    assert domain_warning(SimpleNamespace(settings={"domain": stored})) == (
+        "Out of domain: blank image"
+    )
+    assert domain_warning(SimpleNamespace(domain=SimpleNamespace(in_domain=True))) is None
+    assert domain_warning(SimpleNamespace(settings={})) is None
+    view = LinkedImageView()
+    qtbot.addWidget(view)
+    view.resize(900, 400)
+    view.show()
+    data = _data(truth=False)
+    data.domain_warning = text
+    view.show_data(data)
+    assert view.banner.isVisible() and view.banner.text() == text
+    assert view.banner.geometry().top() < view.panels[AUX].sceneBoundingRect().bottom()
+    view.show_data(_data(truth=False))  # an in-domain result: no banner
+    assert not view.banner.isVisible()
+    row = QueueRow(0, Path("x.png"), status="done", domain_warning=text)
+    assert row_texts(row)[1] == "done ⚠ out of domain"
+    state = AppState()
+    panel = BatchPanel(state)
+    qtbot.addWidget(panel)
+    state.rows.append(row)
+    state.rowsAdded.emit(0, 1)
+    from PySide6.QtCore import Qt
+
+    tip = panel.model.data(panel.model.index(0, 1), Qt.ItemDataRole.ToolTipRole)
+    assert tip == text
