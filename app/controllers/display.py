@@ -58,6 +58,7 @@ class DisplayController(QObject):
         unit = keys.UNIT.read(s)
         self.controls.unit_combo.setCurrentText(unit if unit in UNITS else "DU")
         self.view.set_unit(self.controls.unit_combo.currentText())
+        self.tools.update_profile()
         self.controls.sem_denoised_check.setChecked(keys.show_denoised_setting(s))
         arrangement = keys.ARRANGEMENT.read(s)
         self.view.set_arrangement(arrangement if arrangement in ARRANGEMENTS else "auto")
@@ -110,7 +111,7 @@ class DisplayController(QObject):
         self.view.grab()
         self.tools.profile_plot.grab()
         self.view.show_data(None)
-        self.tools.profile_plot.clear_profile()
+        self.tools.update_profile()  # empty, its axes in the chosen unit
 
     # the shown result ---------------------------------------------------------
     def on_current_changed(self, data: DisplayData | None) -> None:
@@ -192,6 +193,7 @@ class DisplayController(QObject):
         current = self.ctx.state.current
         if current is None:
             self.view.set_unit(unit)
+            self.tools.update_profile()  # the empty profile's axes say the unit too
             return
         old_scale = self.view.scale
         self.view.show_data(current, unit=unit)

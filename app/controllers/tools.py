@@ -77,7 +77,11 @@ class ToolsController(QObject):
     def update_profile(self) -> None:
         data = self.state.current
         if data is None or not self.line_on:
-            self.profile_plot.clear_profile()
+            units = self.view.units
+            self.profile_plot.clear_profile(
+                distance_unit="nm" if units.length_symbol == "m" else "px",
+                depth_unit=units.depth_unit,
+            )
             return
         self.update_profile_for(data)
 

@@ -114,7 +114,10 @@ class LinkedImageView(PanelGrid, pg.GraphicsLayoutWidget):
         self.hint.setObjectName("empty_hint")
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.hint.setWordWrap(True)
-        self.hint.setStyleSheet("color: #dcdcdc; font-size: 11pt; background: transparent;")
+        self.hint.setStyleSheet(
+            "color: #e8eaed; font-size: 11pt; background: rgba(32, 33, 36, 235);"
+            "border: 1px solid #5f6368; border-radius: 6px; padding: 12px;"
+        )
         self.hint.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         # the engine's out-of-domain verdict, over the panels for as long as the result shows
         self.banner = QLabel("", self)
@@ -155,7 +158,7 @@ class LinkedImageView(PanelGrid, pg.GraphicsLayoutWidget):
         if not hasattr(self, "banner"):  # pyqtgraph resizes while it is being built
             return
         self._place_banner()
-        self.hint.setGeometry(self.contentsRect().adjusted(20, 20, -20, -20))
+        self._place_hint()
         if self.arrangement == "auto":
             self.relayout()
         if self.fitted:  # once the panels have their new size
@@ -195,9 +198,15 @@ class LinkedImageView(PanelGrid, pg.GraphicsLayoutWidget):
                 p.set_array(None, (0.0, 1.0))
                 p.set_holes(None)
                 p.set_scale_bar(None, None)
+                p.line_roi.hide()  # no tools over an empty view
+                p.rect_roi.hide()
+            self.panels[AUX].setTitle("Error or σ")
             self.refresh_sem()
             self._shape = None
+            self._place_hint()
             return
+        for tool, on in self.tools_visible.items():
+            self.set_tool_visible(tool, on)
         du = self.units.depth_unit
         self.refresh_sem()
         self.panels[DEPTH].set_array(self.scaled(data.depth), self.depth_levels())
@@ -231,6 +240,13 @@ class LinkedImageView(PanelGrid, pg.GraphicsLayoutWidget):
         self.banner.setToolTip(text or "")
         self.banner.setVisible(bool(text))
         self._place_banner()
+
+    def _place_hint(self) -> None:
+        """The empty view's hint: a box of its own size in the middle, never clipped."""
+        r = self.contentsRect()
+        w = min(max(r.width() - 40, 120), 460)
+        h = self.hint.heightForWidth(w)
+        self.hint.setGeometry(r.center().x() - w // 2, r.center().y() - h // 2, w, h)
 
     def _place_banner(self) -> None:
         r = self.contentsRect()

@@ -129,7 +129,13 @@ class ProfilePlot(pg.PlotWidget):
         pi.vb.setRange(xRange=x_range, yRange=_span(curves.get("depth"), curves.get("truth")))
         self.sem_view.setRange(xRange=x_range, yRange=_span(curves.get("sem")))
 
-    def clear_profile(self) -> None:
+    def clear_profile(self, *, distance_unit: str = "px", depth_unit: str = "DU") -> None:
+        """No profile: empty curves, neutral ranges, the axes in the chosen units."""
         self.values = {}
         for curve in (self.depth_curve, self.truth_curve, self.sem_curve):
             curve.setData([], [])
+        pi = self.getPlotItem()
+        pi.setLabel("bottom", f"distance along line ({distance_unit})")
+        pi.setLabel("left", f"depth ({depth_unit})")
+        pi.vb.setRange(xRange=(0.0, 1.0), yRange=(0.0, 1.0))
+        self.sem_view.setRange(xRange=(0.0, 1.0), yRange=(0.0, 1.0))

@@ -185,7 +185,7 @@ class BatchPanel(QWidget):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        self.progress.setFormat("%v / %m finished")
+        self.progress.setFormat("")  # "%v / %m finished" once there are rows
         self.cancel_button = QPushButton("Stop Batch")
         self.cancel_button.setToolTip("Stop the batch: the file being predicted and the rest")
         self.cancel_button.setEnabled(False)
@@ -237,6 +237,7 @@ class BatchPanel(QWidget):
         finished = c[DONE] + c[FAILED] + c[CANCELLED]
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(min(finished, max(total, 1)))
+        self.progress.setFormat("%v / %m finished" if total else "")
         self.update_summary()
 
     def set_unit(self, choice: str) -> None:
