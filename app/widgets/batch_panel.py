@@ -74,6 +74,7 @@ class QueueModel(QAbstractTableModel):
         self._shown = 0
         self.unit_choice = "DU"
         self._unit: tuple[str, bool] | None = None  # (unit, nm): recomputed once per change
+        self._last_unit: tuple[str, bool] = ("DU", False)
         state.rowsAdded.connect(self._on_rows_added)
         state.rowChanged.connect(self._on_row_changed)
         state.rowsCleared.connect(self._on_cleared)
@@ -119,7 +120,11 @@ class QueueModel(QAbstractTableModel):
         """The depth columns' unit (see :meth:`AppState.depth_unit`), computed once after
         each change, not once per cell."""
         if self._unit is None:
-            self._unit = self.state.depth_unit(self.unit_choice)
+            unit = self.state.depth_unit(self.unit_choice)
+            changed = unit != self._last_unit
+            self._unit = self._last_unit = unit
+            if changed:  # the headers say the unit: redraw them only when it changes
+                self.headerDataChanged.emit(Qt.Orientation.Horizontal, 2, 3)
         return self._unit
 
     def set_unit(self, choice: str) -> None:
@@ -245,7 +250,7 @@ class BatchPanel(QWidget):
         self.update_summary()
 
     def update_summary(self) -> None:
-        self.model.headerDataChanged.emit(Qt.Orientation.Horizontal, 2, 3)
+        self.model.depth_unit()  # the headers follow when the unit changed
         choice = self.model.unit_choice
         text = self.state.summary_text(choice) if self.state.rows else "No files queued."
         if text != self.summary.text():
