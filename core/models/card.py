@@ -16,6 +16,8 @@ Sections (all optional but ``format`` and ``architecture``)::
     metrics          validation figures (DU for depth models)
     inference        {fast_path}
     denoiser         {method, masker {width, mode, pattern}} (denoisers only)
+    calibration      ``semdepth calibrate``: source model, method, budget, images {count,
+                     sha256}, references, cross-validation, correction, agreement
 
 Validation (:func:`validate_card`) checks types, finite numbers and sane ranges, so a
 hostile or broken card is refused with one line naming the file instead of allocating a
@@ -34,6 +36,7 @@ from typing import Any
 from torch import nn
 
 from core import __version__
+from core.models.calibration_fields import calibration_problem
 from core.models.errors import CheckpointError
 from core.models.registry import MODELS
 
@@ -61,6 +64,7 @@ SECTION_TYPES: dict[str, type] = {
     "metrics": dict,
     "inference": dict,
     "denoiser": dict,
+    "calibration": dict,
 }
 
 # architecture.config key -> (low, high) for integer settings
@@ -266,6 +270,16 @@ def denoiser_card(
     return card
 
 
+def calibration_section(**fields: Any) -> dict[str, Any]:
+    """The ``calibration`` section of calibrated weights (its fields:
+    :mod:`core.models.calibration_fields`), checked as a card read from disk would be."""
+    section = _jsonable(fields)
+    problem = calibration_problem(section)
+    if problem is not None:
+        raise _bad("calibration_section()", *problem)
+    return section
+
+
 def _jsonable(x: Any) -> Any:
     return json.loads(json.dumps(x, default=str))
 
@@ -447,4 +461,7 @@ def validate_card(card: Any, source: str | Path) -> dict[str, Any]:
     _check_output(where, card.get("output", {}))
     _check_strings(where, card.get("inference", {}), "inference", ("fast_path",))
     _check_denoiser(where, card.get("denoiser", {}))
+    problem = calibration_problem(card.get("calibration", {}))
+    if problem is not None:
+        raise _bad(where, *problem)
     return card
