@@ -141,6 +141,17 @@ def random_tiles(
     return out
 
 
+def adabn_tiles(images: Sequence[np.ndarray], shape: tuple[int, int], seed: int) -> np.ndarray:
+    """What the batch-norm statistics are re-estimated on: the images themselves when they
+    all have the tile's shape (a random :data:`ADABN_TILES` of them when more), else
+    random tiles (four per image, at most :data:`ADABN_TILES`)."""
+    rng = np.random.default_rng(seed)
+    if all(a.shape == shape for a in images):
+        pick = np.sort(rng.permutation(len(images))[:ADABN_TILES])
+        return np.stack([images[int(i)] for i in pick])
+    return random_tiles(images, shape, min(ADABN_TILES, 4 * len(images)), rng)
+
+
 @dataclass(frozen=True)
 class _PointCrop:
     sem: np.ndarray
@@ -301,8 +312,6 @@ def adapt(
     if stopped == "cancelled":
         raise Cancelled("cancelled by the user")
     if cfg.adabn:
-        n = min(ADABN_TILES, max(len(target.images), 256))
-        tiles = random_tiles(target.images, batches.tile, n, np.random.default_rng(cfg.seed))
-        adapt_batchnorm(model, tiles)
+        adapt_batchnorm(model, adabn_tiles(target.images, batches.tile, cfg.seed))
     model.eval()
     return AdaptResult(model, len(history), time.perf_counter() - t0, stopped, history)
