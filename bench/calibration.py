@@ -49,7 +49,7 @@ if str(REPO) not in sys.path:  # run as a script from a checkout
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from benchdoc import update_section  # noqa: E402
+from benchdoc import publish  # noqa: E402
 
 from core.calibrate import CalibrationRequest, calibrate  # noqa: E402
 from core.data import SampleRecord, find_dacon_pairs  # noqa: E402
@@ -280,11 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     command = "python bench/calibration.py " + " ".join(argv if argv is not None else sys.argv[1:])
     res = run(args)
+    (ROOT / "results.json").write_text(json.dumps(res, indent=2, default=str), encoding="utf-8")
     body = write_doc(args, res, command.strip())
-    print(body)
-    if not args.no_doc and args.budget >= SMOKE_BUDGET_S:
-        update_section(REPO / "docs" / "benchmarks.md", SECTION, body)
-        print(f"updated {SECTION!r} in docs/benchmarks.md")
+    publish(SECTION, body, write=not args.no_doc and args.budget >= SMOKE_BUDGET_S)
     return 0
 
 

@@ -93,6 +93,12 @@ class AdaptResult:
     history: list[dict[str, float]]
 
 
+def depth_of(output: torch.Tensor) -> torch.Tensor:
+    """The depth channel (0) of a network's ``(N, C, H, W)`` output: a variance head adds
+    a sigma channel after it."""
+    return output[:, :1]
+
+
 def render_anchor(
     n_structures: int,
     seed: int,
@@ -257,15 +263,16 @@ class _Step:
         out: dict[str, torch.Tensor] = {}
         if b.anchor is not None and cfg.anchor_weight > 0:
             x, y = b.anchor_batch()
-            out["anchor"] = cfg.anchor_weight * (m(x) - y).abs().mean()
+            out["anchor"] = cfg.anchor_weight * (depth_of(m(x)) - y).abs().mean()
         if self.recon is not None:
             out["masked"] = cfg.masked_weight * self.recon.loss(m, b.tiles(), self.gen)
         if b.avg_groups and cfg.average_weight > 0:
             x, a = b.averages()
-            out["average"] = cfg.average_weight * average_depth_loss(m(x), a)
+            out["average"] = cfg.average_weight * average_depth_loss(depth_of(m(x)), a)
         if b.points and cfg.point_weight > 0:
             x, probes, y = b.points_batch()
-            out["point"] = cfg.point_weight * (probe_torch(m(x), probes) - y).abs().mean()
+            pred = probe_torch(depth_of(m(x)), probes)
+            out["point"] = cfg.point_weight * (pred - y).abs().mean()
         return out
 
     def __call__(self) -> dict[str, float]:

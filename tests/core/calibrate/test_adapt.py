@@ -59,3 +59,29 @@ def test_adapt_uses_each_term_and_leaves_the_input_model() -> None:
     assert {"masked", "average", "point", "loss", "step", "seconds"} <= set(rows[0])
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert not res.model.training
+
+
+class _WithSigma(torch.nn.Module):
+    """A depth network with a second (sigma) output channel, like a variance head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = tiny_model()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.net(x)
+        return torch.cat([y, torch.full_like(y, 1000.0)], dim=1)
+
+
+def test_the_losses_read_the_depth_channel_only() -> None:
+    model = _WithSigma()
+    image = np.random.default_rng(1).random((72, 48), dtype=np.float32)
+    target = TargetData([image], np.array([150.0], np.float32))
+    rows: list[dict[str, float]] = []
+    cfg = AdaptConfig(budget_s=600, max_steps=1, masked_weight=0.0, lr=0.0, adabn=False)
+    adapt(model, target, cfg, input_size=(72, 48), top_half_px=36, on_loss=rows.append)
+    net = model.net.train()
+    with torch.no_grad():
+        mean = float(net(torch.from_numpy(image)[None, None]).mean())
+    # the loop may flip the image (a few 0.01 DU); the sigma channel would add ~425 DU
+    assert rows[0]["average"] == pytest.approx(abs(mean - 150.0), abs=0.1)
