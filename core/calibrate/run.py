@@ -15,9 +15,11 @@ Stages (the budget is shared between the fine-tuning runs):
    * *fine-tune*: the stage-1 model fine-tuned further with the references as loss terms
      (average depth, point depth), once per fold without that fold's references.
 
-   The way with the lower held-out error is used for the saved model (the correction
-   folded into the output head, or one more fine-tuning run on every reference); when
-   neither beats the stage-1 model, none is applied.
+   Stage 2 starts from whichever agrees best with the references of stage 1's model, the
+   source model with AdaBN only, and the source model as it is (none of them saw a
+   reference). The way with the lower held-out error is used for the saved model (the
+   correction folded into the output head, or one more fine-tuning run on every
+   reference); when neither beats the start, none is applied.
 
 "before" is the source model as it is; "after" the held-out prediction of the chosen way.
 """
@@ -136,6 +138,26 @@ def _finetune_heldout(run: _Run, model: nn.Module, folds: np.ndarray, budget: fl
     return out
 
 
+BASES = ("adapted", "AdaBN only", "source")
+
+
+def _choose_base(
+    run: _Run, source: nn.Module, adapted: nn.Module, before: agr.Observations
+) -> tuple[str, nn.Module, dict[str, float]]:
+    """The model the reference stage starts from: stage 1's, the source with AdaBN only,
+    or the source as it is, whichever agrees best with the references (none of them was
+    trained on a reference, so each one's agreement is its own held-out figure)."""
+    run.stage = "batch-norm statistics"
+    adabn = run.adapt(source, AdaptConfig(budget_s=1.0, max_steps=0), None)
+    models = dict(zip(BASES, (adapted, adabn, source), strict=True))
+    preds = {"source": before.pred}
+    for name in BASES[:2]:
+        preds[name] = observe(models[name], run.inputs, cancel=run.cancel).pred
+    scores = {name: agr.weighted_rmse(preds[name], before) for name in BASES}
+    best = min(BASES, key=lambda n: (round(scores[n], 9), BASES.index(n)))
+    return best, models[best], {n: round(v, 4) for n, v in scores.items()}
+
+
 def _reference_stage(
     run: _Run, model_u: nn.Module, budget: float
 ) -> tuple[nn.Module, np.ndarray, dict[str, Any]]:
@@ -215,10 +237,13 @@ def calibrate(
     share = IMAGES_SHARE if refs else 1.0
     run.stage = "images"
     model_u = run.adapt(model, _config(request, request.budget_s * share, False), None)
-    chosen: dict[str, Any] = {"way": "none"}
+    chosen: dict[str, Any] = {"way": "none", "base": "adapted"}
     final, after = model_u, None
     if refs:
-        final, after, chosen = _reference_stage(run, model_u, request.budget_s * (1 - share))
+        assert before is not None
+        base, base_model, base_scores = _choose_base(run, model, model_u, before)
+        final, after, chosen = _reference_stage(run, base_model, request.budget_s * (1 - share))
+        chosen.update(base=base, base_rmse_du=base_scores)
     from core.calibrate.section import build_section, reference_results, save_calibrated
 
     results = reference_results(inputs, before, after, run.folds)

@@ -78,7 +78,12 @@ def method_text(anchor: Any, chosen: dict[str, Any]) -> str:
         if anchor == "none"
         else "simulator anchor (" + ("legacy" if anchor is None else ", ".join(anchor)) + ")"
     )
-    text = f"images: masked reconstruction + {anchor_text} + AdaBN"
+    text = {
+        "adapted": f"images: masked reconstruction + {anchor_text} + AdaBN",
+        "AdaBN only": "images: AdaBN only (it agreed better with the references than "
+        "the fine-tuned network)",
+        "source": "images: not used (no adaptation agreed better with the references)",
+    }[chosen.get("base", "adapted")]
     way = chosen.get("way", "none")
     if way == "correction":
         text += f"; references: output correction ({chosen['correction']['name']})"
@@ -111,6 +116,7 @@ def build_section(
         crossval = {
             "folds": chosen["folds"], "groups": chosen["groups"], "seed": request.seed,
             "heldout_rmse_du": chosen["heldout_rmse_du"], "chosen": chosen["way"],
+            "base": chosen.get("base", "adapted"), "base_rmse_du": chosen.get("base_rmse_du"),
             "note": chosen.get("note"),
         }  # fmt: skip
     correction = chosen.get("correction") or {

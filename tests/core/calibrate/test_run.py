@@ -73,6 +73,11 @@ def test_calibrate_with_averages_and_points(model_path: Path, images: Path, tmp_
     mse = [np.mean([(r.after - r.value) ** 2 for r in avg]),
            np.mean([((r.after - r.value) / 0.5) ** 2 for r in pts])]  # fmt: skip
     assert np.sqrt(np.mean(mse)) == pytest.approx(cv["heldout_rmse_du"][cv["chosen"]], abs=1e-3)
+    # the start of the reference stage: the best agreeing of three models no reference trained
+    assert cv["base"] == min(cv["base_rmse_du"], key=cv["base_rmse_du"].get)
+    before = [np.mean([(r.before - r.value) ** 2 for r in avg]),
+              np.mean([((r.before - r.value) / 0.5) ** 2 for r in pts])]  # fmt: skip
+    assert np.sqrt(np.mean(before)) == pytest.approx(cv["base_rmse_du"]["source"], abs=1e-3)
     # an ordinary checkpoint: semdepth predict's Predictor uses it; the source is untouched
     out = Predictor.from_checkpoint(res.out, device="cpu").predict(images / "a_itr0.png")
     assert out.depth.shape == (72, 48) and out.model_id == card["id"]

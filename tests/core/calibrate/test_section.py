@@ -109,3 +109,7 @@ def test_method_text_says_what_was_done() -> None:
     text = method_text(["charging"], {"way": "correction", "correction": {"name": "offset"}})
     assert "simulator anchor (charging)" in text and "output correction (offset)" in text
     assert "legacy" in method_text(None, {"way": "fine-tune"})
+    assert method_text("none", {"way": "none", "base": "source"}).startswith("images: not used")
+    assert method_text("none", {"way": "none", "base": "AdaBN only"}).startswith(
+        "images: AdaBN only"
+    )
