@@ -57,6 +57,10 @@ def summary_lines(section: dict) -> list[str]:  # type: ignore[type-arg]
     cv = section.get("crossval")
     if cv:
         lines.append(
+            f"start: {cv.get('base')} (reference RMSE in DU of each start: "
+            f"{cv.get('base_rmse_du')})"
+        )
+        lines.append(
             f"{cv['folds']}-fold cross-validation over {cv['groups']} reference groups; "
             f"held-out RMSE (DU) by way: {cv['heldout_rmse_du']}; chosen: {cv['chosen']}"
         )

@@ -28,6 +28,7 @@ def test_success_prints_the_table_and_writes_the_model(
     text = capsys.readouterr().out
     assert "averages before n=4" in text and "averages after  n=4" in text
     assert "2-fold cross-validation over 4 reference groups" in text
+    assert "start: " in text and "'source': " in text
     assert f"wrote {out}" in text
     assert read_card(out)["calibration"]["averages"]["count"] == 4
     # the same output again: refused unless --overwrite
