@@ -26,7 +26,7 @@ class CalibrationRequest:
     reference groups). ``anchor``: the simulator data that keep the depth head anchored
     while the network adapts: ``"auto"`` (the contrast families the model card records,
     else all), ``"all"``, ``"legacy"`` (the simulator before contrast families), a
-    comma-separated list of families, or ``"none"``.
+    comma-separated list of families, or ``"none"``. The work runs on the CPU.
     """
 
     model: Path
@@ -38,7 +38,6 @@ class CalibrationRequest:
     folds: int = 5
     seed: int = 0
     anchor: str = "auto"
-    device: str = "cpu"
     overwrite: bool = False
 
     def __post_init__(self) -> None:
