@@ -15,7 +15,9 @@ Protocol (simulator data cached under the ignored ``scratch/bench_calibration/``
 * **held-out family** (``--held-out``, default ``charging``), seed 32: the first
   ``--calib-structures`` structures are the user's *calibration images* (copied to one flat
   folder, no depth maps) with one *average depth per image* (the mean of its depth map in
-  DU; both shots of an image share it) in ``image,average_depth_du``; the next
+  DU; both shots of an image share it) in ``image,average_depth_du``, and for another
+  run ``--points`` point references (the hole depth below its top at its centre, nm, as
+  a cross-section gives it) in ``image,x_px,y_px,depth_nm``; the next
   ``--test-structures`` structures are the *test images*, never seen by any calibration;
 * **in-family reference**: the test structures rendered with the source families (the same
   seed draws the same holes): what the source model scores on physics it knows.
@@ -55,7 +57,7 @@ from core.calibrate import CalibrationRequest, calibrate  # noqa: E402
 from core.data import SampleRecord, find_dacon_pairs  # noqa: E402
 from core.io import read_depth, read_sem  # noqa: E402
 from core.models import load_checkpoint  # noqa: E402
-from core.synth import FAMILIES, write_dacon  # noqa: E402
+from core.synth import FAMILIES, NM_PER_DU, write_dacon  # noqa: E402
 
 SECTION = "## Calibration to a held-out SEM"
 SOURCE_SEED, TARGET_SEED = 31, 32
@@ -101,6 +103,26 @@ def export_calibration(records: list[SampleRecord], folder: Path) -> tuple[Path,
         w.writerows((k, f"{v:.4f}") for k, v in sorted(rows.items()))
     tmp.replace(csv_path)
     return images, csv_path
+
+
+def write_points(data: Path, records: list[SampleRecord], n: int, out: Path) -> Path:
+    """``image,x_px,y_px,depth_nm`` for the ``Case_1`` shot-0 image of the first ``n``
+    calibration structures: the hole's depth below its top at its centre (what a
+    cross-section gives), from the simulator's ``synth_structures.csv``."""
+    with (data / "synth_structures.csv").open(newline="") as fh:
+        truth = {row["name"]: row for row in csv.DictReader(fh)}
+    picked = [r for r in records if r.case == "Case_1" and r.shot == 0][:n]
+    tmp = out.with_suffix(".tmp")
+    with tmp.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["image", "x_px", "y_px", "depth_nm"])
+        for r in picked:
+            t = truth[r.structure]
+            depth_nm = float(t["hole_depth_du"]) * NM_PER_DU
+            w.writerow([f"{r.structure}_case_1_itr0.png", t["center_col"], t["center_row"],
+                        f"{depth_nm:.3f}"])  # fmt: skip
+    tmp.replace(out)
+    return out
 
 
 def load_pairs(records: list[SampleRecord]) -> tuple[np.ndarray, np.ndarray]:
@@ -190,6 +212,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ("images only", None),
         ("images + per-image averages", averages),
     ]
+    points = None
+    if args.points > 0:
+        points = write_points(tgt, cal_recs, args.points, images.parent / "points.csv")
+        runs.append((f"images + {args.points} point references", None))
     if args.ablations:
         runs.append(("images + averages, no simulator anchor", averages))
     for label, csv_path in runs:
@@ -197,6 +223,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         req = CalibrationRequest(
             model=source_path, images=images, out=out.with_suffix(".safetensors"),
             averages_csv=csv_path, budget_s=args.budget, seed=0, overwrite=True,
+            references_csv=points if "point" in label else None,
             anchor="none" if "no simulator" in label else ",".join(others),
         )  # fmt: skip
         t0 = time.perf_counter()
@@ -286,13 +313,16 @@ def write_doc(res: dict[str, Any]) -> str:
             lines.append(f"- {_verdict(label, got, target, by[key]['seconds'])}.")
     for r in rows[1:]:
         card = r["card"] or {}
-        ag = card.get("agreement", {}).get("averages")
-        if ag:
+        for kind, unit in (("averages", "DU"), ("points", "nm")):
+            ag = card.get("agreement", {}).get(kind)
+            if not ag:
+                continue
             cv = card["crossval"]
             lines.append(
-                f"- {r['method']}: the card's k-fold agreement with held-out averages: RMSE "
-                f"{ag['before']['rmse']:.3f} -> {ag['after']['rmse']:.3f} DU (bias "
-                f"{ag['before']['bias']:+.3f} -> {ag['after']['bias']:+.3f}); start "
+                f"- {r['method']}: the card's k-fold agreement with held-out {kind}: RMSE "
+                f"{ag['before']['rmse']:.3f} -> {ag['after']['rmse']:.3f} {unit} (bias "
+                f"{ag['before']['bias']:+.3f} -> {ag['after']['bias']:+.3f}, slope "
+                f"{ag['before']['slope']} -> {ag['after']['slope']}); start "
                 f"{cv.get('base')}, way chosen: {cv['chosen']} (held-out RMSE by way "
                 f"{cv['heldout_rmse_du']})."
             )
@@ -308,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--test-structures", type=int, default=150)
     ap.add_argument("--budget", type=float, default=240.0, help="calibration budget (s)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--points", type=int, default=40, help="also calibrate with N point references [40]"
+    )
     ap.add_argument("--ablations", action="store_true", help="also: no simulator anchor")
     ap.add_argument("--no-doc", action="store_true")
     ap.add_argument(
