@@ -62,3 +62,19 @@ def test_torch_probe_matches_numpy() -> None:
 def test_default_top_half() -> None:
     assert default_top_half((72, 48)) == 36
     assert default_top_half((5, 3)) == 4
+
+
+def test_on_simulated_maps_a_centre_point_reads_the_hole_depth() -> None:
+    """What a cross-section measures (the simulator's hole depth: top minus deepest point)
+    is what the probe reads at the hole's centre of the true map, within a few DU."""
+    from core.synth import render_crops
+
+    cb = render_crops(3, list(range(12)), ["Case_1"], families=["analytic"])
+    errors = []
+    for k, params in enumerate(cb.params):
+        if cb.hole_depth_du[k] < 10:  # closed or barely etched: no hole to point at
+            continue
+        p = make_probe(cb.depth_du[k].shape, params.center_col, params.center_row, top_half_px=36)
+        errors.append(probe_depth_du(cb.depth_du[k], p) - float(cb.hole_depth_du[k]))
+    assert len(errors) >= 8
+    assert float(np.sqrt(np.mean(np.square(errors)))) < 4.0
