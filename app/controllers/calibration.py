@@ -53,6 +53,7 @@ class CalibrationController(QObject):
             self.dialog.startRequested.connect(self.start)
             self.dialog.cancelRequested.connect(self.cancel)
             self.dialog.useRequested.connect(self.use_model)
+        self.dialog.setWindowTitle(f"Calibrate {self.model.path.name} to my tool")
         self.dialog.show()
         self.dialog.raise_()
         return self.dialog
