@@ -30,7 +30,7 @@ import logging
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import torch
@@ -231,30 +231,60 @@ class Predictor:
         }
 
     # ------------------------------------------------------------------ raw model calls
+    @property
+    def has_sigma(self) -> bool:
+        """The model has a variance head (card ``output.variance_head``): its output channel
+        1 is a predicted per-pixel sigma in DU, see :meth:`run_model` ``with_sigma``."""
+        return bool(getattr(self.model, "has_variance_head", False))
+
+    @overload
+    def run_model(
+        self,
+        images01: np.ndarray,
+        *,
+        cancel: CancelToken | None = ...,
+        with_sigma: Literal[False] = ...,
+    ) -> np.ndarray: ...
+
+    @overload
+    def run_model(
+        self, images01: np.ndarray, *, cancel: CancelToken | None = ..., with_sigma: Literal[True]
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
     def run_model(
         self,
         images01: np.ndarray,
         *,
         cancel: CancelToken | None = None,
-    ) -> np.ndarray:
+        with_sigma: bool = False,
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Depth (N, H, W) float32 DU for a stack (N, H, W) of 0..1 images, no TTA.
 
         Runs in forward passes of at most ``batch_size`` model-input-sized images' worth
         of pixels (default by fast path, :data:`DEFAULT_BATCH`); checks ``cancel``
-        between them.
+        between them. ``with_sigma=True`` returns ``(depth, sigma)``: the same depth and
+        the variance head's predicted per-pixel standard deviation (N, H, W) float32 DU,
+        raw (not calibrated: a coverage scale is fitted on held-out data);
+        ``ValueError`` for a model without a variance head (see :attr:`has_sigma`).
         """
+        if with_sigma and not self.has_sigma:
+            raise ValueError(f"model {self.model_id} has no variance head (no sigma output)")
         x = np.asarray(images01, dtype=np.float32)
         if x.ndim == 2:
             x = x[None]
         n, h, w = x.shape
         per_forward = max(1, (self.batch_size * self.input_size[0] * self.input_size[1]) // (h * w))
         out = np.empty((n, h, w), dtype=np.float32)
+        sigma = np.empty((n, h, w), dtype=np.float32) if with_sigma else None
         for start in range(0, n, per_forward):
             if cancel is not None:
                 cancel.raise_if_cancelled()
             chunk = x[start : start + per_forward]
-            out[start : start + len(chunk)] = self._forward(chunk[:, None])[:, 0]
-        return out
+            y = self._forward(chunk[:, None])
+            out[start : start + len(chunk)] = y[:, 0]
+            if sigma is not None:
+                sigma[start : start + len(chunk)] = y[:, -1]
+        return out if sigma is None else (out, sigma)
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
         with self._lock:
