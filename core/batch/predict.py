@@ -18,6 +18,7 @@ from core.batch.items import BatchItem, BatchSummary
 from core.batch.outputs import check_formats, planned_outputs, refuse_existing, write_outputs
 from core.batch.runner import capture_failure, run_items
 from core.batch.summary import SummaryWriter, result_stats
+from core.batch.trust_stats import truth_stats
 from core.conventions import StemNamer
 from core.progress import CancelToken, ProgressCallback
 
@@ -55,6 +56,10 @@ def _process(job: _Job, index: int, path: Path, stem: str) -> BatchItem:
         truth = match_ground_truth(path, result.depth, job.gt_dir)
         item.ground_truth_path, item.ground_truth, item.rmse = truth.path, truth.depth, truth.rmse
         item.notes.extend(truth.notes)
+        if truth.depth is not None:
+            item.stats.update(truth_stats(result, truth.depth))
+        if result.in_domain is False:
+            log.warning("%s: out of domain: %s", path, "; ".join(result.domain_reasons))
         if out_dir is not None:
             if cancel is not None:
                 cancel.raise_if_cancelled()
@@ -116,4 +121,15 @@ def run_batch(
         release=None if keep_results else _drop_arrays,
         writer=SummaryWriter(out, overwrite=overwrite) if out is not None else None,
     )
+    if out is not None and "report" in fmts and run.items:
+        from core.batch.trust_stats import batch_report_row, free_name
+        from core.conventions import BATCH_REPORT_NAME
+        from core.report import write_batch_report
+
+        write_batch_report(
+            [batch_report_row(item) for item in run.items],
+            free_name(out / BATCH_REPORT_NAME, overwrite=overwrite),
+            title=f"Batch report: {len(run.items)} input(s), model {predictor.model_id}",
+            overwrite=overwrite,
+        )
     return BatchSummary(run.items, run.n_done, run.n_failed, run.cancelled, run.summary_csv)

@@ -228,15 +228,19 @@ def _area(poly: np.ndarray) -> float:
     return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
 
 
-def _ellipticity(mask: np.ndarray) -> float | None:
+def _shape(mask: np.ndarray) -> tuple[float, float, float | None]:
+    """Centroid (row, col) of ``mask`` and its ellipticity: sqrt of the ratio of the
+    eigenvalues of its second moments (+1/12 px^2: a pixel's own extent), i.e. major /
+    minor axis of the equivalent ellipse; None below 5 pixels."""
     rr, cc = np.nonzero(mask)
+    r0, c0 = float(rr.mean()), float(cc.mean())
     if rr.size < 5:
-        return None
-    dr, dc = rr - rr.mean(), cc - cc.mean()
+        return r0, c0, None
+    dr, dc = rr - r0, cc - c0
     a, b, c = np.mean(dr * dr) + 1 / 12, np.mean(dc * dc) + 1 / 12, np.mean(dr * dc)
     root = math.sqrt(((a - b) / 2) ** 2 + c * c)
     l1, l2 = (a + b) / 2 + root, (a + b) / 2 - root
-    return math.sqrt(l1 / l2) if l2 > 0 else None
+    return r0, c0, (math.sqrt(l1 / l2) if l2 > 0 else None)
 
 
 def _polygon(poly: np.ndarray | None, offset: tuple[int, int]) -> list[list[float]]:
@@ -307,10 +311,10 @@ def _measure_one(
     if top_poly is not None:
         labels, _ = ndi.label(sharp > top_level)
         lab = labels[point]
-        m.ellipticity = _ellipticity(labels == lab) if lab else None
         m.top_cd_px = 2.0 * math.sqrt(abs(_area(top_poly)) / math.pi)
-        r, c = measure.centroid(labels == lab) if lab else (m.row - r0, m.col - c0)
-        m.row, m.col = float(r + r0), float(c + c0)
+        if lab:
+            r, c, m.ellipticity = _shape(labels == lab)
+            m.row, m.col = r + r0, c + c0
     if bot_poly is not None:
         m.bottom_cd_px = 2.0 * math.sqrt(abs(_area(bot_poly)) / math.pi)
     px = ctx.pixel_size_nm

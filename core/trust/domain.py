@@ -29,7 +29,8 @@ Fitted checks (the card's ``domain`` section, written by ``semdepth fit-trust``)
 ``score`` is the largest ratio of a fitted signal to its threshold: thresholds are chosen
 on held-out in-family images so that 2.5 % of them (the card's ``flag_rate_target``) score
 above 1. Below 1 the image is like the calibration data on every fitted signal; 2 means
-twice the distance that flags 2.5 % of in-family images. ``None`` when nothing is fitted.
+twice the distance that flags 2.5 % of in-family images. ``None`` when nothing fitted was
+computed (no ``domain`` section, or a blank image).
 ``in_domain`` is False when the score exceeds 1 or any cheap check fails.
 """
 
@@ -181,8 +182,6 @@ class DomainModel:
         if not self.signals:
             checks["fitted"] = {"ok": None, "note": self.note or "domain reference not fitted"}
         score = max(ratios) if ratios else None
-        if blank and self.signals:
-            score = math.inf
         return DomainVerdict(
             in_domain=not reasons, score=score, reasons=reasons, checks=checks, fitted=self.fitted
         )

@@ -2,21 +2,25 @@
 
 For a U-Net the features are the per-channel mean and standard deviation over the image
 of the activations of every encoder level but the deepest (``inc`` and ``down[:-1]``),
-read with forward hooks during one eager float32 pass. The shallow levels describe the
-texture the network reacts to (noise, edges, contrast) and separated held-out simulator
-families better than the bottleneck did in our tests (``docs/trust.md``). Models without
-such an encoder give no features (the check says so).
+read with forward hooks during one eager float32 pass that stops after the last of them.
+The shallow levels describe the texture the network reacts to (noise, edges, contrast) and
+separated held-out simulator families better than the bottleneck did in our tests
+(``docs/trust.md``). Models without such an encoder give no features (the check says so).
 """
 
 from __future__ import annotations
 
 import threading
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+
+
+class _Enough(Exception):
+    """Raised by the last hook: the features are read, the decoder need not run."""
 
 
 def feature_modules(model: nn.Module) -> list[nn.Module] | None:
@@ -66,6 +70,8 @@ def extract_features(
         def store(_m: nn.Module, _i: Any, out: torch.Tensor) -> None:
             o = out.float()
             grabbed[k] = torch.cat([o.mean(dim=(2, 3)), o.std(dim=(2, 3))], dim=1).cpu()
+            if k == len(mods) - 1:
+                raise _Enough  # the rest of the network is not needed
 
         return store
 
@@ -79,7 +85,8 @@ def extract_features(
             with torch.inference_mode():
                 for s in range(0, len(x), batch):
                     t = torch.from_numpy(np.ascontiguousarray(x[s : s + batch])[:, None])
-                    model(t.to(dev))
+                    with suppress(_Enough):
+                        model(t.to(dev))
                     out.append(torch.cat(grabbed, dim=1).numpy().astype(np.float64))
             model.train(was_training)
         finally:

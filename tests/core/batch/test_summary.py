@@ -10,6 +10,7 @@ import pytest
 
 from core.batch import SUMMARY_COLUMNS, BatchItem, SummaryWriter, read_summary, result_stats
 from core.batch.summary import summary_row
+from core.batch.trust_stats import TRUST_COLUMNS
 from core.inference import PredictionResult
 from core.io import SemImage
 
@@ -59,6 +60,7 @@ def test_summary_row_formats_every_column() -> None:
         "seconds": "1.235",
         "outputs": "a_depth.tif;a_depth.csv",
         "notes": "n1 | n2",
+        **{c: "" for c in TRUST_COLUMNS},  # no trust step in these stats
     }
 
 
