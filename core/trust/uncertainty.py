@@ -15,7 +15,8 @@ the normalised errors ``|error| / sqrt(tau^2 + u^2)`` on calibration pixels at l
 +-q sqrt(tau^2 + u^2)`` covers ``coverage`` (95 %) of the pixels of exchangeable images:
 marginally over pixels and images, not per image. ``tau`` is chosen on one half of the
 calibration images (the narrowest mean interval at the target coverage over a grid),
-``q`` on the other half (:func:`fit_scale`).
+``q`` on the other half (:func:`fit_scale`); the grid holds multiples of the median raw
+uncertainty and of the mean absolute error.
 
 One scale per quantity: absolute depth (the DACON height map), depth below the local top
 surface (the offset cancels: much narrower) and per-hole depth (one number per hole).
@@ -35,8 +36,10 @@ import numpy as np
 
 K_FACTOR = 2.0
 COVERAGE = 0.95
-#: Multiples of the median raw uncertainty tried as the floor ``tau``.
+#: Multiples of the median raw uncertainty tried as the floor ``tau``, and of the mean
+#: absolute error (for a spread far below the error).
 TAU_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
+TAU_ERROR_GRID = (0.125, 0.25, 0.5, 1.0, 2.0)
 #: At most this many calibration pixels per fit (a random, seeded subset).
 MAX_PIXELS = 400_000
 
@@ -141,8 +144,8 @@ def fit_scale(
     e_b, u_b = _subsample(errors[half:], raws[half:], MAX_PIXELS, seed + 1)
     med = float(np.median(u_a)) if np.median(u_a) > 0 else max(float(np.mean(e_a)), 1e-3)
     best_tau, best_width = 0.0, math.inf
-    for mult in TAU_GRID:
-        tau = mult * med
+    mean_err = float(np.mean(e_a))
+    for tau in [m * med for m in TAU_GRID] + [m * mean_err for m in TAU_ERROR_GRID]:
         norm = np.sqrt(tau * tau + u_a * u_a)
         if np.any(norm <= 0):
             continue
