@@ -216,12 +216,9 @@ def test_export_all_equals_cli(
         sorted(gui)
         == sorted(cli)
         == [
-            "a_depth.tif",
-            "a_uncertainty.tif",
-            "b_depth.tif",
-            "b_uncertainty.tif",
-            "c_depth.tif",
-            "c_uncertainty.tif",
+            f"{s}_{kind}.tif"
+            for s in ("a", "b", "c")
+            for kind in ("depth", "depth_below_top", "uncertainty")
         ]
     )
     for name in gui:
@@ -274,6 +271,8 @@ def test_export_current_and_overwrite_question(
         "b_depth.png",
         "b_depth.tif",
         "b_depth8.png",
+        "b_depth_below_top.csv",
+        "b_depth_below_top.tif",
         "b_uncertainty.tif",
     ]
     depth = window.state.current.depth
