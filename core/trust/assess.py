@@ -71,6 +71,43 @@ class TrustResult:
     def calibrated(self) -> bool:
         return self.sigma is not None
 
+    def readout(self, row: int, col: int) -> dict[str, Any]:
+        """What a cursor readout shows at pixel (row, col): depth below top and its
+        +-2 sigma half-width in :attr:`unit` (None uncalibrated), the unit, whether the
+        image is in domain."""
+        bt = self.below_top
+        sigma = bt.sigma
+        return {
+            "depth_below_top": float(bt.values[row, col]),
+            "plus_minus_2sigma": None if sigma is None else 2.0 * float(sigma[row, col]),
+            "unit": bt.unit,
+            "in_domain": self.domain.in_domain,
+        }
+
+    def roi_stats(self, mask: np.ndarray) -> dict[str, Any]:
+        """Depth below top over the pixels of ``mask`` (bool, the map's shape): count,
+        mean, min and max (max = the deepest point) in :attr:`unit`, where the deepest
+        point is and its +-2 sigma half-width (None uncalibrated)."""
+        m = np.asarray(mask, dtype=bool)
+        if m.shape != self.below_top.du.shape:
+            raise ValueError(f"mask shape {m.shape} differs from the map {self.below_top.du.shape}")
+        if not m.any():
+            return {"count": 0, "unit": self.below_top.unit}
+        vals = self.below_top.values
+        idx = np.flatnonzero(m.ravel())
+        deepest = int(idx[np.argmax(vals.ravel()[idx])])
+        r, c = divmod(deepest, vals.shape[1])
+        sigma = self.below_top.sigma
+        return {
+            "count": int(idx.size),
+            "mean": float(vals.ravel()[idx].mean()),
+            "min": float(vals.ravel()[idx].min()),
+            "max": float(vals[r, c]),
+            "deepest_at": (r, c),
+            "max_plus_minus_2sigma": None if sigma is None else 2.0 * float(sigma[r, c]),
+            "unit": self.below_top.unit,
+        }
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-serialisable record (the outputs' descriptions; no arrays)."""
         bt = self.below_top

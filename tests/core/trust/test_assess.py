@@ -107,3 +107,27 @@ def test_description_is_plain_json() -> None:
     back = json.loads(text)["trust"]
     assert back["in_domain"] is False and back["domain_reasons"][0].startswith("blank")
     assert back["depth_below_top_unit"] == "DU"
+
+
+def test_readout_and_roi_stats_for_the_gui() -> None:
+    r = predictor_for(ShiftRight(), uncertainty=_uncertainty()).predict(_crop(), mode="crop")
+    t = r.trust
+    bt = t.below_top.values
+    sig = t.below_top.sigma
+    ro = t.readout(30, 20)
+    assert ro["depth_below_top"] == pytest.approx(float(bt[30, 20]))
+    assert ro["plus_minus_2sigma"] == pytest.approx(2 * float(sig[30, 20]))
+    assert ro["unit"] == "DU" and ro["in_domain"] is True
+    mask = np.zeros(bt.shape, bool)
+    mask[20:50, 10:40] = True
+    st = t.roi_stats(mask)
+    assert st["count"] == 30 * 30
+    assert st["max"] == pytest.approx(float(bt[20:50, 10:40].max()))  # the deepest point
+    assert st["min"] == pytest.approx(float(bt[20:50, 10:40].min()))
+    assert st["mean"] == pytest.approx(float(bt[20:50, 10:40].mean()), rel=1e-5)
+    rr, cc = st["deepest_at"]
+    assert bt[rr, cc] == st["max"]
+    assert st["max_plus_minus_2sigma"] == pytest.approx(2 * float(sig[rr, cc]))
+    assert t.roi_stats(np.zeros(bt.shape, bool)) == {"count": 0, "unit": "DU"}
+    with pytest.raises(ValueError, match="mask shape"):
+        t.roi_stats(np.ones((3, 3), bool))
