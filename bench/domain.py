@@ -103,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         of_bad = f"{100 * flagged[bad].mean():.1f} %" if bad.any() else "n/a"
         table.append(
             f"| {label} | {len(rows)} | {np.mean([r['rmse'] for r in rows]):.2f} | "
+            f"{np.mean([r['rmse_offset_free'] for r in rows]):.2f} | "
             f"{100 * flagged.mean():.1f} % | {int(bad.sum())} | {of_bad} | "
             f"{100 * flagged[~bad].mean() if (~bad).any() else float('nan'):.1f} % | "
             + ", ".join(f"{k2} {v}" for k2, v in kinds.most_common())
@@ -127,8 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         f"({limit:.2f} DU). Thresholds ({thresholds or 'not fitted'}) fitted by "
         f"`semdepth fit-trust` to flag {100 * float(dom.get('flag_rate_target', 0)):.1f} % "
         "of held-out calibration images.\n\n"
-        "| images | n | RMSE (DU) | flagged | bad | bad flagged | good flagged | reasons |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---|\n" + "\n".join(table) + "\n"
+        "| images | n | RMSE (DU) | offset-free RMSE (DU) | flagged | bad | bad flagged | "
+        "good flagged | reasons |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|\n" + "\n".join(table) + "\n"
     )
     if real:
         body += (

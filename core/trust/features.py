@@ -5,7 +5,8 @@ of the activations of every encoder level but the deepest (``inc`` and ``down[:-
 read with forward hooks during one eager float32 pass that stops after the last of them.
 The shallow levels describe the texture the network reacts to (noise, edges, contrast) and
 separated held-out simulator families better than the bottleneck did in our tests
-(``docs/trust.md``). Models without such an encoder give no features (the check says so).
+(``docs/metrology.md``). Models without such an encoder give no features (the check
+says so).
 """
 
 from __future__ import annotations
