@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     command = (
         f"`python bench/domain.py --model {args.model} --test {args.test}"
-        + "".join(f" --heldout {h}" for h in args.heldout)
+        + (" --heldout " + " ".join(str(h) for h in args.heldout) if args.heldout else "")
         + (f" --real {args.real}" if args.real else "")
         + "`"
     )

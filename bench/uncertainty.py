@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     body = (
         f"`python bench/uncertainty.py --model {args.model} --test {args.test}"
-        + "".join(f" --heldout {h}" for h in args.heldout)
+        + (" --heldout " + " ".join(str(h) for h in args.heldout) if args.heldout else "")
         + f"` (at most {args.max_images} images per folder; one shot, crop mode, TTA "
         f"{cal.tta or 'off'}). Model `{p.model_id}`; calibration: {scales}; fitted on "
         f"{cal.info.get('n_images')} images ({(cal.info.get('data') or {}).get('root')}).\n\n"
