@@ -202,4 +202,4 @@ def run_denoise(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    return finish_batch(summary)
+    return finish_batch(summary, token)

@@ -233,4 +233,4 @@ def test_cancel_inside_a_file_writes_nothing_for_it(tmp_path: Path) -> None:
     assert [(Path(r["file"]).name, r["status"], r["error"]) for r in rows] == [
         ("f0.png", "cancelled", "cancelled before this file was finished")
     ]
-    assert sorted(p.name for p in out.iterdir()) == ["summary.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.jsonl", "summary.csv"]
