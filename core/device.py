@@ -7,7 +7,8 @@ Two bf16 questions with different answers, each asked in one place:
   all? (Training's ``--amp bf16`` needs it; emulated bf16 on a CPU counts.)
 - :func:`cpu_has_native_bf16`: does this CPU compute bf16 in hardware (AVX-512 BF16 or
   AMX), so that bf16 inference is faster than float32 rather than slower? (The inference
-  fast path ``auto`` picks ``bf16`` only then.)
+  fast path ``auto`` picks ``bf16`` only then.) :func:`has_fast_bf16` answers the same
+  question for any device.
 """
 
 from __future__ import annotations
@@ -94,3 +95,14 @@ def cpu_has_native_bf16() -> bool:
         return _mkldnn_bf16()
     except Exception:  # pragma: no cover - exotic builds
         return False
+
+
+def has_fast_bf16(device: torch.device | str) -> bool:
+    """True when bf16 autocast is expected to be FASTER than float32 on ``device``: CUDA
+    with bf16 support, or a CPU with native bf16 (:func:`cpu_has_native_bf16`)."""
+    dev = device if isinstance(device, torch.device) else torch.device(device)
+    if dev.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if dev.type == "cpu":
+        return cpu_has_native_bf16()
+    return False

@@ -16,14 +16,38 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from core.cli.support import bar_progress, finish_batch, progress_bar, sigint_cancels
-from core.progress import CancelToken
+from core.progress import CancelToken, ProgressCallback
+
+T = TypeVar("T")
 
 
 def _err(cmd: str, msg: str) -> None:
     print(f"semdepth {cmd}: {msg}", file=sys.stderr)
+
+
+def _with_bar(
+    cmd: str,
+    total: int,
+    *,
+    quiet: bool,
+    unit: str,
+    work: Callable[[ProgressCallback, CancelToken], T],
+) -> T:
+    """Run ``work(progress, cancel)`` under a tqdm bar of ``total`` ``unit`` (none when
+    ``quiet``) with Ctrl+C cancelling it cleanly; the bar is closed whatever happens."""
+    bar = progress_bar(total, quiet=quiet, unit=unit)
+    token = CancelToken()
+    try:
+        with sigint_cancels(token, cmd):
+            return work(bar_progress(bar), token)
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 # --------------------------------------------------------------------------- denoise-train
@@ -95,17 +119,17 @@ def run_train(args: argparse.Namespace) -> int:
         if cmd in sys.argv
         else None,
     )
-    bar = progress_bar(config.steps, quiet=args.quiet, unit="step")
-    token = CancelToken()
     try:
-        with sigint_cancels(token, cmd):
-            result = train_denoiser(config, progress=bar_progress(bar), cancel=token)
+        result = _with_bar(
+            cmd,
+            config.steps,
+            quiet=args.quiet,
+            unit="step",
+            work=lambda progress, cancel: train_denoiser(config, progress=progress, cancel=cancel),
+        )
     except (DenoiseError, CheckpointError, ValueError) as exc:
         _err(cmd, str(exc))
         return 2
-    finally:
-        if bar is not None:
-            bar.close()
     val = "n/a" if result.best_val_loss is None else f"{result.best_val_loss:.6g}"
     print(
         f"{result.stopped} after {result.steps} step(s), {result.seconds:.1f} s; "
@@ -145,7 +169,7 @@ def _model_path(path: Path) -> Path:
 
 def run_denoise(args: argparse.Namespace) -> int:
     from core.batch import expand_inputs
-    from core.denoise import check_denoise_formats, denoise_batch
+    from core.denoise import DenoiseSummary, check_denoise_formats, denoise_batch
     from core.device import resolve_device
     from core.models import CheckpointError
     from core.models.noise2self import Noise2SelfDenoiser
@@ -185,21 +209,17 @@ def run_denoise(args: argparse.Namespace) -> int:
         f"{'J-invariant' if args.invariant else 'direct'}; {len(paths)} input(s) -> {out_dir}",
         file=sys.stderr,
     )
-    bar = progress_bar(len(paths), quiet=args.quiet, unit="img")
-    token = CancelToken()
-    try:
-        with sigint_cancels(token, cmd):
-            summary = denoise_batch(
-                paths,
-                denoiser,
-                out_dir,
-                formats=formats,
-                invariant=args.invariant,
-                overwrite=args.overwrite,
-                progress=bar_progress(bar),
-                cancel=token,
-            )
-    finally:
-        if bar is not None:
-            bar.close()
-    return finish_batch(summary, token)
+
+    def work(progress: ProgressCallback, cancel: CancelToken) -> DenoiseSummary:
+        return denoise_batch(
+            paths,
+            denoiser,
+            out_dir,
+            formats=formats,
+            invariant=args.invariant,
+            overwrite=args.overwrite,
+            progress=progress,
+            cancel=cancel,
+        )
+
+    return finish_batch(_with_bar(cmd, len(paths), quiet=args.quiet, unit="img", work=work))

@@ -27,12 +27,8 @@ from core.train import (
     load_config_toml,
     train,
 )
-from core.transfer import (
-    TransferError,
-    add_transfer_arguments,
-    check_transfer_arguments,
-    run_transfer_stage,
-)
+from core.transfer import OBJECTIVES, TransferError, TransferRequest, TransferSettingError
+from core.transfer.stage import check_budget
 
 # flag dest -> TrainConfig field
 _FLAGS = {
@@ -110,6 +106,77 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_transfer_arguments(parser)  # --unlabeled / --average-depth (core.transfer)
 
 
+def add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options for a second, transfer stage after supervised training."""
+    g = parser.add_argument_group(
+        "transfer to new imaging conditions (a second stage after supervised training)"
+    )
+    g.add_argument(
+        "--unlabeled",
+        type=Path,
+        metavar="DIR",
+        help="SEM images of the new condition without depth maps: fine-tune the best model "
+        "on them and write finetuned.safetensors in the run folder",
+    )
+    g.add_argument(
+        "--average-depth",
+        type=Path,
+        metavar="CSV",
+        help="per-site average depths (DU) of the --unlabeled images (DACON "
+        "average_depth.csv): weak supervision of the mean predicted depth",
+    )
+    g.add_argument(
+        "--transfer-objective",
+        choices=OBJECTIVES,
+        help="fine-tuning objective [average-depth with --average-depth, else masked]",
+    )
+    g.add_argument(
+        "--transfer-budget",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="fine-tuning time budget [120]",
+    )
+    g.add_argument(
+        "--transfer-adabn",
+        action="store_true",
+        help="re-estimate batch-norm statistics on the --unlabeled images at the end",
+    )
+
+
+# TransferRequest field -> the flag that sets it
+_TRANSFER_FLAGS = {
+    "unlabeled": "--unlabeled",
+    "average_depth_csv": "--average-depth",
+    "objective": "--transfer-objective",
+    "budget_s": "--transfer-budget",
+}
+
+
+def transfer_request(args: argparse.Namespace) -> TransferRequest | None:
+    """The transfer stage the flags ask for (None: none), checked before training rather
+    than after it: ``--average-depth`` needs ``--unlabeled``, and both must exist. Raises
+    :class:`TransferError` naming the flag."""
+    unlabeled, avg_csv = args.unlabeled, args.average_depth
+    if avg_csv is not None and unlabeled is None:
+        raise TransferError("--average-depth needs --unlabeled DIR (the images it describes)")
+    try:
+        if unlabeled is None:
+            check_budget(args.transfer_budget)  # a bad flag is an error even when unused
+            return None
+        request = TransferRequest(
+            unlabeled=Path(unlabeled),
+            average_depth_csv=avg_csv,
+            objective=args.transfer_objective,
+            budget_s=args.transfer_budget,
+            adapt_bn=bool(args.transfer_adabn),
+        )
+        request.check_paths()
+    except TransferSettingError as exc:
+        raise TransferError(f"{_TRANSFER_FLAGS[exc.setting]} {exc.detail}") from None
+    return request
+
+
 def _parse_value(text: str) -> Any:
     try:
         return tomllib.loads(f"v = {text}")["v"]
@@ -185,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     try:
         config = build_config(args)
-        check_transfer_arguments(args)
+        request = transfer_request(args)
     except (TrainError, TransferError) as exc:
         print(f"semdepth train: {exc}", file=sys.stderr)
         return 2
@@ -205,13 +272,22 @@ def run(args: argparse.Namespace) -> int:
         f"{result.stopped} after {result.epochs_completed} epoch(s), {result.seconds:.1f} s; "
         f"run folder {result.run_dir}"
     )
-    if args.unlabeled is not None:
+    if request is not None:
         from core.models import CheckpointError
+        from core.transfer import run_transfer_stage
 
         try:
-            path = run_transfer_stage(args, config, result)
+            path = run_transfer_stage(
+                request,
+                best_path=result.best_path,
+                run_dir=result.run_dir,
+                source_data=config.data,
+                device=config.device,
+                seed=config.seed,
+                overwrite=config.overwrite,
+            )
         except (TransferError, DatasetError, CheckpointError) as exc:
             print(f"semdepth train: transfer stage: {exc}", file=sys.stderr)
             return 2
-        print(f"fine-tuned on {args.unlabeled}: {path}")
+        print(f"fine-tuned on {request.unlabeled}: {path}")
     return 0

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.device import bf16_autocast_supported, cpu_has_native_bf16
+from core.device import has_fast_bf16
 
 log = logging.getLogger(__name__)
 
@@ -91,18 +91,14 @@ def resolve_fast_path(requested: str | None, device: torch.device, card: Mapping
         else:
             if wanted != "auto" and _usable(wanted, device):
                 return wanted
-    if device.type == "cuda":
-        return "bf16" if bf16_autocast_supported(device) else "fp32"
-    if device.type == "cpu":
-        return "bf16" if cpu_has_native_bf16() else "channels-last"
-    return "fp32"
+    if has_fast_bf16(device):
+        return "bf16"
+    return "channels-last" if device.type == "cpu" else "fp32"
 
 
 def _usable(name: str, device: torch.device) -> bool:
     if name == "bf16":
-        if device.type == "cpu":
-            return cpu_has_native_bf16()
-        return device.type == "cuda" and bf16_autocast_supported(device)
+        return has_fast_bf16(device)
     if name == "onnx":
         return device.type == "cpu" and onnxruntime_available()
     if name == "channels-last":

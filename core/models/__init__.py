@@ -1,15 +1,14 @@
 """Depth models: U-Net generator, PatchGAN discriminator, losses, the report's presets and
-safetensors checkpoints with JSON model cards."""
+safetensors checkpoints with JSON model cards (schema in :mod:`core.models.card`)."""
 
+from core.models.card import CARD_FORMAT, CardError, base_card, validate_card
 from core.models.checkpoints import (
-    CARD_FORMAT,
-    CheckpointError,
-    base_card,
     checkpoint_paths,
     load_checkpoint,
     read_card,
     save_checkpoint,
 )
+from core.models.errors import CheckpointError
 from core.models.losses import (
     GANLoss,
     discriminator_loss,
@@ -26,6 +25,7 @@ __all__ = [
     "CARD_FORMAT",
     "MODELS",
     "PRESETS",
+    "CardError",
     "CheckpointError",
     "GANLoss",
     "PatchGAN",
@@ -43,4 +43,5 @@ __all__ = [
     "read_card",
     "rmse_term",
     "save_checkpoint",
+    "validate_card",
 ]

@@ -1,14 +1,15 @@
 """Checkpoints that can never execute code: safetensors weights + a JSON model card.
 
-``x.safetensors`` holds the state dict; ``x.json`` beside it is the model card (format
-:data:`CARD_FORMAT`, the architecture name and config, input/output conventions, training
-provenance, metrics). Loading never unpickles: ``.pt/.pth/.pkl/.ckpt`` files and files
-whose bytes start like a pickle or a zip (``torch.save``) are refused before any parsing.
+``x.safetensors`` holds the state dict; ``x.json`` beside it is the model card
+(:mod:`core.models.card` owns its schema: format :data:`CARD_FORMAT`, the architecture
+name and config, input/output conventions, training provenance, metrics). Loading never
+unpickles: ``.pt/.pth/.pkl/.ckpt`` files and files whose bytes start like a pickle or a zip
+(``torch.save``) are refused before any parsing, and the card is validated before the
+network is built or the weights are read.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
 from pathlib import Path
@@ -20,18 +21,32 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import nn
 
-from core import __version__
 from core.io.atomic import atomic_write
-from core.models.registry import MODELS, create_model
+from core.models.card import (
+    CARD_FORMAT,
+    arch_name,
+    architecture_section,
+    base_card,
+    read_card_file,
+    validate_card,
+)
+from core.models.errors import CheckpointError
+from core.models.registry import create_model
 
-CARD_FORMAT = "semdepth-model/1"
+__all__ = [
+    "CARD_FORMAT",
+    "CheckpointError",
+    "base_card",
+    "checkpoint_paths",
+    "load_checkpoint",
+    "read_card",
+    "save_checkpoint",
+]
+
 WEIGHTS_SUFFIX = ".safetensors"
 CARD_SUFFIX = ".json"
 PICKLE_SUFFIXES = frozenset({".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".tar", ".joblib"})
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be saved or loaded; the message names the file."""
+_HEAD_BYTES = 16
 
 
 def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
@@ -39,27 +54,6 @@ def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
     path = Path(path)
     base = path.with_suffix("") if path.suffix.lower() in (WEIGHTS_SUFFIX, CARD_SUFFIX) else path
     return base.with_name(base.name + WEIGHTS_SUFFIX), base.with_name(base.name + CARD_SUFFIX)
-
-
-def base_card(model: nn.Module) -> dict[str, Any]:
-    """The card fields every checkpoint has: format, product version, creation time and
-    the architecture (name + config)."""
-    return {
-        "format": CARD_FORMAT,
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "product_version": __version__,
-        "architecture": {"name": _arch_name(model), "config": dict(model.config)},  # type: ignore[arg-type]
-    }
-
-
-def _arch_name(model: nn.Module) -> str:
-    name = getattr(model, "arch_name", None)
-    if not isinstance(name, str) or name not in MODELS or not hasattr(model, "config"):
-        raise CheckpointError(
-            f"{type(model).__name__}: not a registered model (needs .arch_name in "
-            f"{sorted(MODELS)} and .config)"
-        )
-    return name
 
 
 def save_checkpoint(
@@ -70,7 +64,7 @@ def save_checkpoint(
     ``created`` and ``product_version`` are filled in when absent. Refuses existing files
     unless ``overwrite``."""
     weights, card_path = checkpoint_paths(path)
-    name = _arch_name(model)
+    name = arch_name(model)
     if not overwrite:
         for p in (weights, card_path):
             if p.exists():
@@ -80,8 +74,9 @@ def save_checkpoint(
     full = base_card(model)
     full.update(card)
     full["format"] = CARD_FORMAT
-    full["architecture"] = {"name": name, "config": dict(model.config)}  # type: ignore[arg-type]
+    full["architecture"] = architecture_section(model)
     full.setdefault("id", f"{name}-{hashlib.sha256(blob).hexdigest()[:12]}")
+    validate_card(full, card_path)  # never write a card that reading would refuse
     try:
         text = json.dumps(full, indent=2, sort_keys=False, allow_nan=False) + "\n"
     except (TypeError, ValueError) as exc:
@@ -126,34 +121,10 @@ def _refuse_unsafe(weights: Path, head: bytes) -> None:
 
 
 def read_card(path: str | Path) -> dict[str, Any]:
-    """The model card of a checkpoint (``x``, ``x.safetensors`` or ``x.json``), validated."""
+    """The model card of a checkpoint (``x``, ``x.safetensors`` or ``x.json``), validated
+    by :func:`core.models.card.validate_card`."""
     _, card_path = checkpoint_paths(path)
-    if not card_path.is_file():
-        raise CheckpointError(
-            f"{card_path}: model card not found (every checkpoint needs its .json)"
-        )
-    try:
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{card_path}: cannot read the model card ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{card_path}: model card is not valid JSON ({exc})") from None
-    if not isinstance(card, dict):
-        raise CheckpointError(f"{card_path}: model card is not a JSON object")
-    if card.get("format") != CARD_FORMAT:
-        raise CheckpointError(
-            f"{card_path}: unknown model card format {card.get('format')!r} "
-            f"(this version reads {CARD_FORMAT!r})"
-        )
-    arch = card.get("architecture")
-    if not isinstance(arch, dict) or not isinstance(arch.get("config", {}), dict):
-        raise CheckpointError(f"{card_path}: model card has no architecture {{name, config}}")
-    if arch.get("name") not in MODELS:
-        raise CheckpointError(
-            f"{card_path}: unknown architecture {arch.get('name')!r} "
-            f"(known: {', '.join(sorted(MODELS))})"
-        )
-    return card
+    return read_card_file(card_path)
 
 
 def load_checkpoint(
@@ -168,16 +139,21 @@ def load_checkpoint(
     if not weights.is_file():
         raise CheckpointError(f"{weights}: weights file not found")
     try:
-        blob = weights.read_bytes()
+        with weights.open("rb") as fh:
+            head = fh.read(_HEAD_BYTES)
     except OSError as exc:
         raise CheckpointError(f"{weights}: cannot read ({exc})") from None
-    _refuse_unsafe(weights, blob[:16])
-    card = read_card(card_path)
+    _refuse_unsafe(weights, head)
+    card = read_card_file(card_path)  # validated before anything is built or read
     arch = card["architecture"]
     try:
         model = create_model(arch["name"], **arch.get("config", {}))
     except (ValueError, TypeError) as exc:
         raise CheckpointError(f"{card_path}: cannot build {arch['name']!r}: {exc}") from None
+    try:
+        blob = weights.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"{weights}: cannot read ({exc})") from None
     try:
         state = st_load(blob)
     except (SafetensorError, ValueError, RuntimeError) as exc:

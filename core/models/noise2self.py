@@ -38,12 +38,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.models.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from core.models.card import DENOISE_TASK, denoiser_card
+from core.models.checkpoints import (
+    CheckpointError,
+    checkpoint_paths,
+    load_checkpoint,
+    read_card,
+    save_checkpoint,
+)
 from core.models.unet import UNet
 
 MASK_MODES = ("interpolate", "random", "zero")
 MASK_PATTERNS = ("grid", "rows")
-DENOISE_TASK = "denoise"
 METHOD = "noise2self"
 
 # The paper's interpolation kernel: the 8 neighbours, edge neighbours weighted 1 and
@@ -265,21 +271,8 @@ class Noise2SelfDenoiser:
 
     # ------------------------------------------------------------------ persistence
     def make_card(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-        card: dict[str, Any] = {
-            "task": DENOISE_TASK,
-            "denoiser": {"method": METHOD, "masker": self.masker.to_dict()},
-            "input": {"normalization": "dtype-range-0-1"},
-            "output": {"range": [0.0, 1.0], "unit": "normalized intensity (0..1)"},
-        }
-        for key, value in (extra or {}).items():
-            if isinstance(value, dict) and isinstance(card.get(key), dict):
-                card[key] = {**card[key], **value}
-            else:
-                card[key] = value
-        card["task"] = DENOISE_TASK
-        card["denoiser"]["method"] = METHOD
-        card["denoiser"]["masker"] = self.masker.to_dict()
-        return card
+        """The card sections of this denoiser (:func:`core.models.card.denoiser_card`)."""
+        return denoiser_card(METHOD, self.masker.to_dict(), extra)
 
     def save(
         self, path: str | Path, *, card: dict[str, Any] | None = None, overwrite: bool = False
@@ -288,8 +281,6 @@ class Noise2SelfDenoiser:
         :func:`core.models.save_checkpoint`); returns the weights path."""
         full = self.make_card(card)
         weights = save_checkpoint(path, self.net, full, overwrite=overwrite)
-        from core.models.checkpoints import read_card
-
         self.card = read_card(weights)
         return weights
 
@@ -297,8 +288,6 @@ class Noise2SelfDenoiser:
     def load(cls, path: str | Path, *, device: str | torch.device = "cpu") -> Noise2SelfDenoiser:
         """Load a denoiser checkpoint; refuses depth models and other cards with a
         :class:`~core.models.CheckpointError` naming the file."""
-        from core.models.checkpoints import checkpoint_paths, read_card
-
         card = read_card(path)
         _, card_path = checkpoint_paths(path)
         if card.get("task") != DENOISE_TASK:

@@ -7,7 +7,9 @@ number of structures, the chunking or the number of worker processes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -47,6 +49,35 @@ class CropBatch:
     buckets: list[str]
     sem: dict[str, np.ndarray] = field(default_factory=dict)  # case -> (n, 2, rows, cols) uint8
     clean: dict[str, np.ndarray] = field(default_factory=dict)  # case -> (n, rows, cols) uint8
+    # case -> one dict per structure: the image's family and drawn parameters
+    records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def legacy_record(case: im.ImagingCase, draw: im.StructureImaging) -> dict[str, Any]:
+    """The parameters of a legacy (fixed-case) image in the terms of ``synth_images.csv``."""
+    return {
+        "family": "analytic",
+        "dose": case.dose,
+        "psf_sigma_px": draw.blur_px,
+        "psf_tail_frac": 0.0,
+        "psf_tail_px": None,
+        "offset_dn": draw.offset,
+        "gain_dn": draw.gain,
+        "gamma": 1.0,
+        "saturation_dn": 255.0,
+        "read_noise_dn": case.read_noise,
+        "row_noise_dn": case.row_noise,
+        "scan_lag": case.scan_lag,
+        "drift_row": draw.drift_row,
+        "drift_col": draw.drift_col,
+        "grain_amp": 0.0,
+        "grain_px": None,
+        "edge_gain": case.edge_gain,
+        "edge_length_nm": case.edge_length_nm,
+        "background": case.background,
+        "detector_tilt": case.detector_tilt,
+        "detector_angle_deg": case.detector_angle_deg,
+    }
 
 
 def render_crops(
@@ -56,8 +87,28 @@ def render_crops(
     *,
     shape: tuple[int, int] = geo.CROP_SHAPE,
     pixel_size_nm: float = geo.PIXEL_SIZE_NM,
+    families: Sequence[str] | None = None,
+    assign: str = "rotate",
 ) -> CropBatch:
-    """Render structures ``indices`` of ``seed`` under each case in ``cases`` (2 shots each)."""
+    """Render structures ``indices`` of ``seed`` under each case in ``cases`` (2 shots each).
+
+    Without ``families``: the legacy simulator (today's geometry and the four fixed
+    imaging cases of :data:`core.synth.imaging.CASES`, bit-identical to earlier versions).
+    With ``families``: wide randomisation and one contrast family per image
+    (:func:`core.synth.wide.render_wide_crops`; ``assign`` "rotate" or "per-case").
+    """
+    if families:
+        from core.synth.wide import render_wide_crops
+
+        return render_wide_crops(
+            seed,
+            indices,
+            cases,
+            list(families),
+            assign=assign,
+            shape=shape,
+            pixel_size_nm=pixel_size_nm,
+        )
     n = len(indices)
     depth_nm = np.empty((n, *shape), np.float32)
     edge_nm = np.empty_like(depth_nm)
@@ -115,4 +166,5 @@ def render_crops(
                 )
         batch.sem[case_name] = shots
         batch.clean[case_name] = im.to_uint8(clean_dn)
+        batch.records[case_name] = [legacy_record(case, d) for d in draws]
     return batch

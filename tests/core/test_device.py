@@ -124,3 +124,20 @@ def test_native_bf16_implies_autocast_here() -> None:
     """A CPU that computes bf16 in hardware can also autocast to it."""
     if cpu_has_native_bf16():
         assert bf16_autocast_supported("cpu")
+
+
+def test_fast_bf16_means_native_on_the_cpu_and_supported_on_cuda(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from core.device import has_fast_bf16
+
+    _mkldnn(monkeypatch, True)  # emulated kernels exist ...
+    monkeypatch.setattr(device_mod, "cpu_has_native_bf16", lambda: False)
+    assert bf16_autocast_supported("cpu") is True
+    assert has_fast_bf16("cpu") is False  # ... but they are slower than float32
+    monkeypatch.setattr(device_mod, "cpu_has_native_bf16", lambda: True)
+    assert has_fast_bf16(torch.device("cpu")) is True
+    for answer in (True, False):
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, answer=answer, **k: answer)
+        assert has_fast_bf16("cuda") is answer
+    assert has_fast_bf16("mps") is False

@@ -76,7 +76,7 @@ def test_normalize_fast_path_aliases_and_errors() -> None:
 def test_auto_on_the_cpu_follows_native_bf16(
     monkeypatch: pytest.MonkeyPatch, native: bool, expected: str
 ) -> None:
-    monkeypatch.setattr(fastpath, "cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr(fastpath, "has_fast_bf16", lambda device: native)
     assert resolve_fast_path("auto", CPU, {}) == expected
     # a card asking for bf16 gets it only where it is native
     assert resolve_fast_path("auto", CPU, {"inference": {"fast_path": "bfloat16"}}) == expected
@@ -86,12 +86,12 @@ def test_auto_on_the_cpu_follows_native_bf16(
 def test_auto_on_cuda_follows_bf16_autocast(
     monkeypatch: pytest.MonkeyPatch, supported: bool, expected: str
 ) -> None:
-    monkeypatch.setattr(fastpath, "bf16_autocast_supported", lambda device: supported)
+    monkeypatch.setattr(fastpath, "has_fast_bf16", lambda device: supported)
     assert resolve_fast_path("auto", torch.device("cuda"), {}) == expected
 
 
 def test_auto_uses_the_cards_choice_only_where_usable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fastpath, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(fastpath, "has_fast_bf16", lambda device: False)
     monkeypatch.setattr(fastpath, "onnxruntime_available", lambda: False)
     assert resolve_fast_path("auto", CPU, {"inference": {"fast_path": "fp32"}}) == "fp32"
     assert resolve_fast_path("auto", CPU, {"inference": {"fast_path": "onnx"}}) == "channels-last"

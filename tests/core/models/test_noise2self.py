@@ -1,4 +1,5 @@
-"""Noise2Self masking, J-invariance, the training loop and denoiser checkpoints."""
+"""Noise2Self masking, J-invariance, tiled denoising and denoiser checkpoints
+(core/models/noise2self.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from core.denoise import DenoiseError, DenoiseTrainConfig, fit_denoiser
 from core.models import CheckpointError, UNet, save_checkpoint
 from core.models.noise2self import (
     Masker,
@@ -14,11 +14,7 @@ from core.models.noise2self import (
     create_denoiser_net,
     invariant_forward,
     masked_mse,
-    psnr,
 )
-from core.progress import CancelToken
-
-from .helpers import noisy_set
 
 
 def test_grid_masks_partition_the_image() -> None:
@@ -83,40 +79,6 @@ def test_prediction_at_a_pixel_does_not_depend_on_that_pixel(mode: str, pattern:
     # ... while the pixel does influence its neighbours, and the plain network at itself
     assert float((y - y2).abs().max()) > 1e-3
     assert abs(float(plain[0, 0, 7, 5] - plain2[0, 0, 7, 5])) > 1e-3
-
-
-def test_denoiser_lowers_error_against_the_clean_image() -> None:
-    torch.set_num_threads(1)
-    clean, noisy = noisy_set(24, sigma=0.1, seed=0)
-    cfg = DenoiseTrainConfig(
-        steps=40, batch_size=4, patch=32, base_width=8, lr=3e-3, val_fraction=0.1, device="cpu"
-    )
-    res = fit_denoiser(noisy[:20], cfg)
-    assert res.steps == 40 and res.stopped == "completed"
-    assert res.best_val_loss is not None and res.best_val_loss > 0
-    for k in range(20, 24):
-        before = float(np.mean((noisy[k] - clean[k]) ** 2))
-        out = res.denoiser.denoise(noisy[k])
-        assert out.shape == noisy[k].shape and out.dtype == np.float32
-        assert out.min() >= 0.0 and out.max() <= 1.0
-        after = float(np.mean((out - clean[k]) ** 2))
-        inv = float(np.mean((res.denoiser.denoise(noisy[k], invariant=True) - clean[k]) ** 2))
-        assert after < 0.5 * before, (k, before, after)
-        assert inv < 0.5 * before, (k, before, inv)
-        assert psnr(out, clean[k]) > psnr(noisy[k], clean[k]) + 3.0
-
-
-def test_training_stops_on_cancel_and_time_budget() -> None:
-    _, noisy = noisy_set(4, seed=1, size=24)
-    token = CancelToken()
-    token.cancel()
-    cfg = DenoiseTrainConfig(steps=50, batch_size=2, patch=16, base_width=4, device="cpu")
-    res = fit_denoiser(noisy, cfg, cancel=token)
-    assert res.stopped == "cancelled" and res.steps == 0
-    cfg.time_budget_s = 1e-9
-    assert fit_denoiser(noisy, cfg).stopped == "time_budget"
-    with pytest.raises(DenoiseError, match="mask width"):
-        fit_denoiser(noisy, DenoiseTrainConfig(width=1))
 
 
 def test_tiled_denoising_matches_a_single_pass() -> None:
