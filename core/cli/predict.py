@@ -153,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
         open_output_folder,
         scan_inputs,
     )
+    from core.inference.inputs import check_depth_model, checkpoint_file
+    from core.models import inspect_checkpoint
     from core.resources import default_model_path
 
     checked = _check_arguments(args)
@@ -164,6 +166,13 @@ def run(args: argparse.Namespace) -> int:
     if not model_path.exists():
         hint = "" if args.model is not None else " (the bundled default model is missing)"
         _err(f"model not found: {model_path}{hint}; pass --model PATH.safetensors")
+        return 2
+    try:  # every refusal of a model file comes before anything is allocated or written
+        model_path = check_depth_model(model_path)
+        if args.denoise is not None:
+            inspect_checkpoint(checkpoint_file(Path(args.denoise), "denoiser"))
+    except ValueError as exc:  # CheckpointError
+        _err(f"--denoise: {exc}" if args.denoise and str(args.denoise) in str(exc) else str(exc))
         return 2
     out_dir = Path(args.out)
     paths, _problems = scan_inputs(inputs, exclude=[out_dir])

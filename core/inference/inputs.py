@@ -34,6 +34,42 @@ def checkpoint_file(path: str | Path, what: str = "model") -> Path:
     return p
 
 
+#: What a depth model may ask for before the predictor builds it: U-Net levels and the
+#: widest layer's channels (the bundled model: 3 levels, 128; the presets at most 512).
+DEPTH_LEVELS = (1, 6)
+MAX_DEPTH_WIDTH = 512
+
+
+def check_depth_model(path: str | Path) -> Path:
+    """The weights file of a depth checkpoint that passes every check made before anything
+    is allocated (:func:`core.models.inspect_checkpoint`: pickles, the card, the weights'
+    header and size against the card's network) and the predictor's own limits: a depth
+    model (no other ``task``), :data:`DEPTH_LEVELS` levels, at most
+    :data:`MAX_DEPTH_WIDTH` channels in its widest layer. One-line
+    :class:`~core.models.CheckpointError` naming the file otherwise."""
+    from core.models import CheckpointError, inspect_checkpoint
+
+    weights = checkpoint_file(path, "model")
+    _, card, _ = inspect_checkpoint(weights)
+    card_path = weights.with_suffix(".json")
+    if card.get("task", "depth") != "depth":
+        raise CheckpointError(f"{weights}: this is a {card.get('task')!r} model, not a depth model")
+    config = card["architecture"].get("config", {})
+    levels = config.get("levels")
+    lo, hi = DEPTH_LEVELS
+    if levels is not None and not lo <= levels <= hi:
+        raise CheckpointError(
+            f"{card_path}: model card architecture.config.levels must be {lo}..{hi}, got {levels}"
+        )
+    widest = int(config.get("base_width", 0)) * 2 ** int(levels or 0)
+    if widest > MAX_DEPTH_WIDTH:
+        raise CheckpointError(
+            f"{card_path}: model card asks for {widest} channels in one layer; a depth model "
+            f"has at most {MAX_DEPTH_WIDTH}"
+        )
+    return weights
+
+
 def as_sem(image: Any) -> SemImage:
     """``image`` as a :class:`~core.io.SemImage`: as is, read from a path (``read_sem``;
     its multi-page warning is left to :func:`input_notes`, never printed) or wrapped from

@@ -45,7 +45,7 @@ from core.inference.denoising import denoiser_record, load_denoiser, to_sem_rang
 from core.inference.fastpath import Runner, TorchRunner, make_runner, resolve_fast_path
 from core.inference.inputs import (
     as_sem,
-    checkpoint_file,
+    check_depth_model,
     find_second_shot,
     input_notes,
     load_second_shot,
@@ -169,16 +169,15 @@ class Predictor:
         denoiser: str | Path | Noise2SelfDenoiser | None = None,
     ) -> Predictor:
         """Load ``path`` (``.safetensors`` + its ``.json`` card) through
-        ``core.models.load_checkpoint``. Refuses, with an error naming the file, a missing
-        file, any pickle-based file (never unpickled), and a card that is missing,
-        malformed or names an unknown architecture. ``denoiser``: a Noise2Self denoiser
+        ``core.models.load_checkpoint``. Refuses, with one line naming the file and before
+        anything is allocated (:func:`~core.inference.inputs.check_depth_model`), a missing
+        file, any pickle-based file (never unpickled), a card that is missing, malformed,
+        hostile (non-finite numbers, deep nesting, wrong types) or beyond the depth model's
+        limits (1-6 levels, <= 512 channels), and weights whose header or size do not
+        match the card's network; the weights are memory-mapped. ``denoiser``: a Noise2Self denoiser
         (checkpoint path or loaded) to apply first, see :meth:`set_denoiser`."""
-        path = checkpoint_file(path, "model")
-        model, card = load_checkpoint(path, device="cpu")  # refuses pickles, bad cards
-        if card.get("task", "depth") != "depth":
-            raise CheckpointError(
-                f"{path}: this is a {card.get('task')!r} model, not a depth model"
-            )
+        path = check_depth_model(path)  # every refusal before anything is allocated
+        model, card = load_checkpoint(path, device="cpu")
         return cls(
             model,
             card,
@@ -394,6 +393,11 @@ class Predictor:
                 assert holes is not None
                 records = hole_records(holes, depth_w, unc_w, scale, sem.pixel_size_nm)
             depth, unc = back_to_grid(depth_w, unc_w, img01.shape, scale)
+            if not (np.isfinite(depth).all() and np.isfinite(unc).all()):
+                raise ValueError(
+                    f"{sem.path or 'image'}: the model {self.model_id} gave non-finite depth "
+                    "values; its card or weights are unusable"
+                )
             if not tta and second01 is None:
                 notes.append(
                     "uncertainty not estimated (no test-time augmentation, no second shot)"
