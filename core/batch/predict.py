@@ -216,43 +216,25 @@ def run_batch(
         folder = open_output_folder(
             out_dir, settings, paths, fmts, resume=resume, overwrite=overwrite
         )
+    job = _Job(
+        predictor, folder, fmts, gt_dir, mode, tta, scale_policy, cancel, progress, problems,
+        len(paths),
+    )  # fmt: skip
     try:
-        return _run(
-            paths,
-            problems,
-            predictor,
-            folder,
-            fmts,
-            gt_dir,
-            mode,
-            tta,
-            scale_policy,
-            keep_results,
-            progress,
-            cancel,
-            on_item,
-        )
+        return _run(job, paths, keep_results, on_item)
     finally:
         if folder is not None and not isinstance(out_dir, OutputFolder):
             folder.close()
 
 
 def _run(
+    job: _Job,
     paths: list[Path],
-    problems: dict[Path, str],
-    predictor: Predictor,
-    folder: OutputFolder | None,
-    fmts: tuple[str, ...],
-    gt_dir: str | Path | None,
-    mode: str,
-    tta: bool,
-    scale_policy: Any,
     keep_results: bool,
-    progress: ProgressCallback | None,
-    cancel: CancelToken | None,
     on_item: Callable[[BatchItem], None] | None,
 ) -> BatchSummary:
     forget_ground_truth_folders()
+    folder, predictor = job.folder, job.predictor
     namer = folder.namer if folder is not None else StemNamer(paths)
     stems = {p: namer(p) for p in paths}
     records = None
@@ -265,24 +247,11 @@ def _run(
             )
         except OSError as exc:  # the folder filled up since it was checked
             return BatchSummary([], 0, 0, False, None, stopped=str(exc))
-    job = _Job(
-        predictor,
-        folder,
-        fmts,
-        gt_dir,
-        mode,
-        tta,
-        scale_policy,
-        cancel,
-        progress,
-        problems,
-        len(paths),
-    )
     run = run_items(
         paths,
         lambda index, path: _process(job, index, path, stems[path]),
-        progress=progress,
-        cancel=cancel,
+        progress=job.progress,
+        cancel=job.cancel,
         on_item=on_item,
         release=None if keep_results else _drop_arrays,
         writer=records,

@@ -209,20 +209,8 @@ def test_a_signal_flushes_the_summary(
     for i in range(40):
         png(tmp_path / "in" / f"f{i:03d}.png", seed=i)
     out = tmp_path / "out"
-    proc = cli(
-        [
-            "predict",
-            str(tmp_path / "in"),
-            "--out",
-            str(out),
-            "--model",
-            str(tiny_checkpoint),
-            "--format",
-            "tiff,png",
-            "--no-tta",
-            "-q",
-        ]
-    )
+    args = f"predict {tmp_path / 'in'} --out {out} --model {tiny_checkpoint}".split()
+    proc = cli([*args, "--format", "tiff,png", "--no-tta", "-q"])
     manifest = out / "manifest.jsonl"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
