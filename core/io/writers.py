@@ -24,6 +24,7 @@ import numpy as np
 
 from core.io import colormaps
 from core.io.atomic import atomic_write
+from core.io.csvtext import write_matrix
 from core.io.errors import CorruptFileError, SemReadError, UnsupportedFormatError
 
 __all__ = [
@@ -241,8 +242,8 @@ def write_depth_csv(
             fmts.append(CSV_FLOAT_FORMAT)
             fh.write(",".join(names) + "\n")
             np.savetxt(fh, np.stack(columns, axis=1), fmt=fmts, delimiter=",")
-        else:
-            np.savetxt(fh, data.astype(np.float64), fmt=CSV_FLOAT_FORMAT, delimiter=",")
+        else:  # vectorised, same digits as CSV_FLOAT_FORMAT (np.savetxt where it cannot)
+            write_matrix(fh, data, CSV_FLOAT_FORMAT)
     return out
 
 
