@@ -198,27 +198,31 @@ def _contrast(
     flat: np.ndarray, labels: np.ndarray, keep: np.ndarray, diameters: np.ndarray
 ) -> np.ndarray:
     """For each kept label: how much it stands out from a ring of unlabelled pixels around
-    it (within half its diameter) on the flattened image, the larger of
-    (ring 90th percentile - region mean: a bright rim or top) and
-    (ring median - region mean: a dark hole)."""
+    it (within half its diameter, and nearer to it than to any other kept region) on the
+    flattened image, the larger of (ring 90th percentile - region mean: a bright rim or
+    top) and (ring median - region mean: a dark hole). Each ring is found in a window of
+    the region's box widened by twice its reach, which holds every region that could be
+    nearer to a ring pixel, so the result is that of one whole-image distance transform
+    at a fraction of its cost on large fields."""
     n = int(labels.max())
     lut = np.zeros(n + 1, dtype=np.int64)
     lut[keep] = np.arange(1, keep.size + 1)
-    sub = lut[labels]  # 0 = background or not kept
-    dist, (ir, ic) = ndi.distance_transform_edt(sub == 0, return_indices=True)
-    nearest = sub[ir, ic]
-    reach = np.zeros(keep.size + 1)
-    reach[1:] = np.maximum(2.0, diameters / 2.0)
-    ring = (labels == 0) & (nearest > 0) & (dist <= reach[nearest])
-    inside_mean = ndi.mean(flat, sub, index=np.arange(1, keep.size + 1))
-    ring_lab = nearest[ring]
-    ring_val = flat[ring]
-    order = np.lexsort((ring_val, ring_lab))
-    ring_lab, ring_val = ring_lab[order], ring_val[order]
-    bounds = np.searchsorted(ring_lab, np.arange(1, keep.size + 2))
+    inside_mean = ndi.mean(flat, lut[labels], index=np.arange(1, keep.size + 1))
+    objects = ndi.find_objects(labels)
+    reach = np.maximum(2.0, diameters / 2.0)
+    rows, cols = labels.shape
     out = np.zeros(keep.size)
-    for k in range(keep.size):
-        vals = ring_val[bounds[k] : bounds[k + 1]]
+    for k, lab in enumerate(keep):
+        sl = objects[lab - 1]
+        assert sl is not None
+        pad = math.ceil(2.0 * reach[k]) + 1
+        r0, r1 = max(0, sl[0].start - pad), min(rows, sl[0].stop + pad)
+        c0, c1 = max(0, sl[1].start - pad), min(cols, sl[1].stop + pad)
+        window = labels[r0:r1, c0:c1]
+        sub = lut[window]  # 0 = background or not kept
+        dist, (ir, ic) = ndi.distance_transform_edt(sub == 0, return_indices=True)
+        ring = (window == 0) & (sub[ir, ic] == k + 1) & (dist <= reach[k])
+        vals = np.sort(flat[r0:r1, c0:c1][ring])
         if vals.size == 0:
             continue
         p90 = vals[min(vals.size - 1, int(0.9 * (vals.size - 1) + 0.5))]
