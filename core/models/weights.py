@@ -11,6 +11,7 @@ width than the weights hold. :func:`load_tensors` then memory-maps the file
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import struct
@@ -58,17 +59,24 @@ def _mb(n: float) -> str:
 
 def expected_tensors(name: str, config: Mapping[str, Any], where: Path) -> dict[str, TensorSpec]:
     """The state-dict tensors of architecture ``name`` built with ``config``, from a build
-    on the ``meta`` device (nothing allocated). :class:`CheckpointError` naming ``where``
-    when the architecture refuses the config."""
+    on the ``meta`` device (nothing allocated; remembered per architecture and config, so
+    checking and then loading a checkpoint builds it once). :class:`CheckpointError`
+    naming ``where`` when the architecture refuses the config."""
     try:
-        with torch.device("meta"):
-            model = create_model(name, **dict(config))
+        key = json.dumps(dict(config), sort_keys=True)  # a card's config is JSON
+        return dict(_meta_tensors(name, key))
     except (ValueError, TypeError, RuntimeError) as exc:
         raise CheckpointError(f"{where}: cannot build {name!r}: {exc}") from None
-    return {
-        k: TensorSpec(tuple(int(s) for s in v.shape), _NAMES.get(v.dtype, str(v.dtype)))
+
+
+@functools.lru_cache(maxsize=16)
+def _meta_tensors(name: str, config_json: str) -> tuple[tuple[str, TensorSpec], ...]:
+    with torch.device("meta"):
+        model = create_model(name, **json.loads(config_json))
+    return tuple(
+        (k, TensorSpec(tuple(int(s) for s in v.shape), _NAMES.get(v.dtype, str(v.dtype))))
         for k, v in model.state_dict().items()
-    }
+    )
 
 
 def read_header(weights: Path) -> tuple[dict[str, Any], int, int]:
