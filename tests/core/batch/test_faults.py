@@ -154,19 +154,19 @@ def test_a_full_disk_mid_run_for_real(tmp_path: Path, tiny_checkpoint: Path, cap
 
 
 def test_a_write_error_mid_run_injected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """ENOSPC from the real write call of the second input's CSV: that input fails with
-    its path and the reason, its TIFFs are removed again, the next input is done."""
-    import numpy as np
+    """ENOSPC from the real write of the second input's CSV: that input fails with its
+    path and the reason, its TIFFs are removed again, the next input is done."""
+    import core.io.writers as writers_mod
 
     files = [png(tmp_path / "in" / f"f{i}.png", seed=i) for i in range(3)]
-    real_savetxt = np.savetxt
+    real_write = writers_mod.write_matrix
 
-    def savetxt(fh, *a, **kw):  # type: ignore[no-untyped-def]
+    def write_matrix(fh, *a, **kw):  # type: ignore[no-untyped-def]
         if "f1_depth.csv" in str(getattr(fh, "name", "")):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real_savetxt(fh, *a, **kw)
+        return real_write(fh, *a, **kw)
 
-    monkeypatch.setattr(np, "savetxt", savetxt)
+    monkeypatch.setattr(writers_mod, "write_matrix", write_matrix)
     out = tmp_path / "out"
     s = run_batch(files, predictor_for(Times255()), out, formats=("tiff", "csv"), tta=False)
     assert [i.status for i in s.items] == ["done", "failed", "done"] and s.stopped is None

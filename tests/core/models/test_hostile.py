@@ -175,8 +175,16 @@ for path in json.loads(sys.argv[1]):
         Predictor.from_checkpoint(path, device="cpu", fast_path="fp32")
     except CheckpointError:
         refused += 1
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB (bytes on macOS)
+# ru_maxrss (KiB; bytes on macOS) keeps the parent's peak across fork + exec on Linux, so
+# there the peak of this process image is VmHWM
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 peak_mb = peak / 2**20 if sys.platform == "darwin" else peak / 1024
+try:
+    with open("/proc/self/status") as fh:
+        hwm = [ln for ln in fh if ln.startswith("VmHWM:")]
+    peak_mb = int(hwm[0].split()[1]) / 1024
+except (OSError, IndexError):
+    pass
 print(json.dumps({"refused": refused, "peak_mb": peak_mb}))
 """
 
