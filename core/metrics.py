@@ -67,35 +67,31 @@ def mean_rmse_per_image(preds: Any, targets: Any) -> float:
     return float(per.mean())
 
 
-def pooled_rmse(preds: Any, targets: Any) -> float:
-    """One RMSE (DU) over every pixel of every image (larger images weigh more)."""
+def _pooled_sum(preds: Any, targets: Any, per_pixel: Any) -> tuple[float, int]:
+    """Sum of ``per_pixel(pred - target)`` over every pixel of every image, and the count."""
     ps, ts = _as_images(preds), _as_images(targets)
     if len(ps) != len(ts):
         raise ValueError(f"{len(ps)} predictions for {len(ts)} targets")
-    sq = 0.0
+    total = 0.0
     n = 0
     for p, t in zip(ps, ts, strict=True):
         p, t = _pair(p, t)
-        sq += float(np.sum((p - t) ** 2))
+        total += float(np.sum(per_pixel(p - t)))
         n += p.size
     if n == 0:
         raise ValueError("cannot compute a metric over zero images")
+    return total, n
+
+
+def pooled_rmse(preds: Any, targets: Any) -> float:
+    """One RMSE (DU) over every pixel of every image (larger images weigh more)."""
+    sq, n = _pooled_sum(preds, targets, np.square)
     return math.sqrt(sq / n)
 
 
 def pooled_mae(preds: Any, targets: Any) -> float:
     """Mean absolute error (DU) over every pixel of every image."""
-    ps, ts = _as_images(preds), _as_images(targets)
-    if len(ps) != len(ts):
-        raise ValueError(f"{len(ps)} predictions for {len(ts)} targets")
-    ab = 0.0
-    n = 0
-    for p, t in zip(ps, ts, strict=True):
-        p, t = _pair(p, t)
-        ab += float(np.sum(np.abs(p - t)))
-        n += p.size
-    if n == 0:
-        raise ValueError("cannot compute a metric over zero images")
+    ab, n = _pooled_sum(preds, targets, np.abs)
     return ab / n
 
 

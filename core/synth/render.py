@@ -7,46 +7,46 @@ number of structures, the chunking or the number of worker processes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from core.synth import geometry as geo
 from core.synth import imaging as im
-
-CROP_STREAM = 0  # spawn_key prefix of DACON crops
-FIELD_STREAM = 1  # spawn_key prefix of full-field images
-
-
-def rng_for(seed: int, *key: int) -> np.random.Generator:
-    """The generator of one (seed, key) stream: independent of chunking and workers."""
-    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=tuple(key)))
+from core.synth.streams import (
+    CROP_STREAM,
+    CropBatch,
+    rng_for,
+)
+from core.synth.wide import render_wide_crops
 
 
-def structure_name(seed: int, index: int) -> str:
-    return f"syn{int(seed)}_{int(index):06d}"
-
-
-def bucket_for(hole_depth_du: float, width_du: int = 10) -> str:
-    """Depth bucket: the ``width_du``-wide range of the hole depth (top minus bottom, DU),
-    named by its lower bound, zero-padded to 3 digits ("090" holds 90 <= depth < 100 DU)."""
-    lower = int(np.floor(max(hole_depth_du, 0.0) / width_du)) * width_du
-    return f"{lower:03d}"
-
-
-@dataclass
-class CropBatch:
-    """Rendered crops of structures ``indices`` (arrays stacked along axis 0)."""
-
-    indices: list[int]
-    names: list[str]
-    params: list[geo.HoleParams]
-    top_du: np.ndarray  # (n,) top surface level (DU)
-    depth_du: np.ndarray  # (n, rows, cols) float32 depth map (DU)
-    hole_depth_du: np.ndarray  # (n,) top minus deepest point (DU)
-    buckets: list[str]
-    sem: dict[str, np.ndarray] = field(default_factory=dict)  # case -> (n, 2, rows, cols) uint8
-    clean: dict[str, np.ndarray] = field(default_factory=dict)  # case -> (n, rows, cols) uint8
+def legacy_record(case: im.ImagingCase, draw: im.StructureImaging) -> dict[str, Any]:
+    """The parameters of a legacy (fixed-case) image in the terms of ``synth_images.csv``."""
+    return {
+        "family": "analytic",
+        "dose": case.dose,
+        "psf_sigma_px": draw.blur_px,
+        "psf_tail_frac": 0.0,
+        "psf_tail_px": None,
+        "offset_dn": draw.offset,
+        "gain_dn": draw.gain,
+        "gamma": 1.0,
+        "saturation_dn": 255.0,
+        "read_noise_dn": case.read_noise,
+        "row_noise_dn": case.row_noise,
+        "scan_lag": case.scan_lag,
+        "drift_row": draw.drift_row,
+        "drift_col": draw.drift_col,
+        "grain_amp": 0.0,
+        "grain_px": None,
+        "edge_gain": case.edge_gain,
+        "edge_length_nm": case.edge_length_nm,
+        "background": case.background,
+        "detector_tilt": case.detector_tilt,
+        "detector_angle_deg": case.detector_angle_deg,
+    }
 
 
 def render_crops(
@@ -56,8 +56,26 @@ def render_crops(
     *,
     shape: tuple[int, int] = geo.CROP_SHAPE,
     pixel_size_nm: float = geo.PIXEL_SIZE_NM,
+    families: Sequence[str] | None = None,
+    assign: str = "rotate",
 ) -> CropBatch:
-    """Render structures ``indices`` of ``seed`` under each case in ``cases`` (2 shots each)."""
+    """Render structures ``indices`` of ``seed`` under each case in ``cases`` (2 shots each).
+
+    Without ``families``: the legacy simulator (today's geometry and the four fixed
+    imaging cases of :data:`core.synth.imaging.CASES`, bit-identical to earlier versions).
+    With ``families``: wide randomisation and one contrast family per image
+    (:func:`core.synth.wide.render_wide_crops`; ``assign`` "rotate" or "per-case").
+    """
+    if families:
+        return render_wide_crops(
+            seed,
+            indices,
+            cases,
+            list(families),
+            assign=assign,
+            shape=shape,
+            pixel_size_nm=pixel_size_nm,
+        )
     n = len(indices)
     depth_nm = np.empty((n, *shape), np.float32)
     edge_nm = np.empty_like(depth_nm)
@@ -77,16 +95,7 @@ def render_crops(
         depth_nm[k], edge_nm[k], open_nm[k] = r.depth_nm, r.edge_nm, r.open_nm
         params.append(p)
     depth_du = (top[:, None, None] + (surface - depth_nm) / geo.NM_PER_DU).astype(np.float32)
-    hole_depth = top - depth_du.reshape(n, -1).min(axis=1)
-    batch = CropBatch(
-        indices=list(indices),
-        names=[structure_name(seed, i) for i in indices],
-        params=params,
-        top_du=top,
-        depth_du=depth_du,
-        hole_depth_du=hole_depth,
-        buckets=[bucket_for(float(h)) for h in hole_depth],
-    )
+    batch = CropBatch.of_structures(seed, indices, params, top, depth_du)
     height = surface - depth_nm
     for case_name in cases:
         case = im.CASES[case_name]
@@ -115,4 +124,5 @@ def render_crops(
                 )
         batch.sem[case_name] = shots
         batch.clean[case_name] = im.to_uint8(clean_dn)
+        batch.records[case_name] = [legacy_record(case, d) for d in draws]
     return batch

@@ -68,7 +68,7 @@ def _collect(
     progress: ProgressCallback | None,
     cancel: CancelToken | None,
 ) -> _Collected:
-    from core.inference.resample import resample_factor, rescale
+    from core.inference.resample import rescale
     from core.io import read_depth, read_sem
 
     out = _Collected()
@@ -86,7 +86,7 @@ def _collect(
                 f"{res.depth.shape}"
             )
         img01 = np.asarray(sem.normalized(), dtype=np.float32)
-        scale = resample_factor(sem.pixel_size_nm, predictor.input_pixel_size_nm, img01.shape, [])
+        scale = float(res.settings.get("resample_factor", 1.0))  # the predictor's decision
         windows = sample_windows(rescale(img01, scale), size)
         out.windows.append(windows)
         out.stats.append(stats_matrix(windows))

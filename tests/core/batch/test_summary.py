@@ -30,6 +30,9 @@ def test_summary_row_formats_every_column() -> None:
         rows=72,
         cols=48,
         pixel_size_nm=1.25,
+        scale="model",
+        resample_factor=0.625,
+        scale_reason="pixel size 1.25 nm is 0.625x the model's 2 nm: resampled",
         mode="crop",
         fast_path="bf16",
         denoised=False,
@@ -47,6 +50,8 @@ def test_summary_row_formats_every_column() -> None:
         "rows": "72",
         "cols": "48",
         "pixel_size_nm": "1.250000",
+        "scale": "model",
+        "resample_factor": "0.6250",
         "mode": "crop",
         "fast_path": "bf16",
         "denoised": "false",
@@ -59,6 +64,7 @@ def test_summary_row_formats_every_column() -> None:
         "ground_truth": str(Path("gt/a.png")),
         "seconds": "1.235",
         "outputs": "a_depth.tif;a_depth.csv",
+        "scale_reason": "pixel size 1.25 nm is 0.625x the model's 2 nm: resampled",
         "notes": "n1 | n2",
         **{c: "" for c in TRUST_COLUMNS},  # no trust step in these stats
     }

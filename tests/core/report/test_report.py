@@ -160,6 +160,7 @@ def test_an_out_of_domain_report_says_so(tmp_path: Path) -> None:
 
 def test_batch_report_rows_match_the_summary(tmp_path: Path) -> None:
     from core.batch import read_summary, run_batch
+    from core.batch.folder import OutputFolderError
 
     src = tmp_path / "in"
     src.mkdir()
@@ -169,7 +170,13 @@ def test_batch_report_rows_match_the_summary(tmp_path: Path) -> None:
     out = tmp_path / "out"
     run_batch([src], predictor_for(ShiftRight()), out, formats=("report",), tta=True)
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["a_report.html", "b_report.html", "report.html", "summary.csv"]
+    assert names == [
+        "a_report.html",
+        "b_report.html",
+        "manifest.jsonl",
+        "report.html",
+        "summary.csv",
+    ]
     rows = read_summary(out / "summary.csv")
     k = parse(out / "report.html")
     v = k.values
@@ -179,10 +186,13 @@ def test_batch_report_rows_match_the_summary(tmp_path: Path) -> None:
         assert v[f"row.{i}.domain_reasons"] == row["domain_reasons"]
         assert v[f"row.{i}.depth_unit"] == row["depth_unit"]
     assert sorted(k.links) == ["a_report.html", "b_report.html"]
-    # a second batch into the same folder keeps the first batch report (and refuses the
-    # existing per-image report)
+    # a second batch into the same folder is refused up front (the first report kept);
+    # --resume keeps the finished inputs and rewrites the batch report over all of them
     first = (out / "report.html").read_bytes()
-    again = run_batch([src / "a.png"], predictor_for(ShiftRight()), out, formats=("report",))
-    assert again.n_failed == 1
+    with pytest.raises(OutputFolderError, match="--overwrite"):
+        run_batch([src / "a.png"], predictor_for(ShiftRight()), out, formats=("report",))
     assert (out / "report.html").read_bytes() == first
-    assert parse(out / "report_2.html").values["row.0.status"] == "failed"
+    again = run_batch([src], predictor_for(ShiftRight()), out, formats=("report",), resume=True)
+    assert (again.n_done, again.n_resumed) == (2, 2)
+    assert not (out / "report_2.html").exists()
+    assert parse(out / "report.html").values["n_inputs"] == "2"
