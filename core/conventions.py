@@ -43,9 +43,21 @@ OUTPUT_SUFFIXES: dict[str, str] = {
     "depth_png": "_depth.png",
     "depth8_png": "_depth8.png",
     "holes_csv": "_holes.csv",
+    "depth_below_top_tiff": "_depth_below_top.tif",
+    "depth_below_top_csv": "_depth_below_top.csv",
+    "sigma_tiff": "_sigma.tif",
+    "report_html": "_report.html",
 }
+#: The batch's own report, beside summary.csv.
+BATCH_REPORT_NAME = "report.html"
 #: Stems ending like these are ground truth or our own outputs, never SEM input.
-NON_INPUT_STEM_SUFFIXES: tuple[str, ...] = ("_depth", "_depth8", "_uncertainty")
+NON_INPUT_STEM_SUFFIXES: tuple[str, ...] = (
+    "_depth",
+    "_depth8",
+    "_uncertainty",
+    "_depth_below_top",
+    "_sigma",
+)
 
 
 def is_image_name(path: str | os.PathLike[str]) -> bool:

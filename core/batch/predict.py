@@ -24,6 +24,7 @@ from core.batch.manifest import ManifestWriter, batch_settings, file_sha256, sou
 from core.batch.outputs import check_formats, write_outputs
 from core.batch.runner import capture_failure, run_items
 from core.batch.summary import SummaryWriter, result_stats, scale_stats, summary_row
+from core.batch.trust_stats import truth_stats
 from core.conventions import StemNamer
 from core.progress import CancelToken, ItemProgress, ProgressCallback
 
@@ -95,6 +96,10 @@ def _process(job: _Job, index: int, path: Path, stem: str) -> BatchItem:
         truth = match_ground_truth(path, result.depth, job.gt_dir)
         item.ground_truth_path, item.ground_truth, item.rmse = truth.path, truth.depth, truth.rmse
         item.notes.extend(truth.notes)
+        if truth.depth is not None:
+            item.stats.update(truth_stats(result, truth.depth))
+        if result.in_domain is False:
+            log.warning("%s: out of domain: %s", path, "; ".join(result.domain_reasons))
         if folder is not None:
             if cancel is not None:
                 cancel.raise_if_cancelled()
@@ -256,6 +261,18 @@ def _run(
         release=None if keep_results else _drop_arrays,
         writer=records,
     )
+    if folder is not None and "report" in job.formats and run.items:
+        from core.batch.trust_stats import batch_report_row, free_name
+        from core.conventions import BATCH_REPORT_NAME
+        from core.report import write_batch_report
+
+        replace = folder.overwrite or not folder.fresh
+        write_batch_report(
+            [batch_report_row(item) for item in run.items],
+            free_name(folder.path / BATCH_REPORT_NAME, overwrite=replace),
+            title=f"Batch report: {len(run.items)} input(s), model {predictor.model_id}",
+            overwrite=replace,
+        )
     summary = BatchSummary(
         run.items,
         run.n_done,

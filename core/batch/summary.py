@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from core.batch.items import BatchItem
+from core.batch.trust_stats import TRUST_COLUMNS, fmt_trust, trust_stats
 
 if TYPE_CHECKING:
     from core.inference import PredictionResult
@@ -45,6 +46,7 @@ SUMMARY_COLUMNS = (
     "outputs",
     "scale_reason",
     "notes",
+    *TRUST_COLUMNS,
 )
 
 
@@ -65,6 +67,7 @@ def result_stats(result: PredictionResult) -> dict[str, Any]:
         "min_depth": float(np.min(d)),
         "max_depth": float(np.max(d)),
         "mean_uncertainty": float(np.mean(result.uncertainty)),
+        **trust_stats(result),
     }
 
 
@@ -117,6 +120,7 @@ def summary_row(item: BatchItem) -> list[str]:
         ";".join(p.name for p in item.outputs.values()),
         _fmt(s.get("scale_reason")),
         " | ".join(item.notes),
+        *fmt_trust(s),
     ]
 
 

@@ -36,8 +36,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--format",
         default="tiff,csv,png",
-        help="comma-separated outputs: tiff (depth + uncertainty, float32), csv, "
-        "png (colour map with a colour bar), dacon (8-bit PNG) [tiff,csv,png]",
+        help="comma-separated outputs: tiff (depth, depth below top, uncertainty, "
+        "calibrated sigma; float32), csv (depth, depth below top), png (colour map with a "
+        "colour bar), dacon (8-bit PNG), report (self-contained HTML per image and "
+        "report.html per batch) [tiff,csv,png]",
     )
     p.add_argument(
         "--model",
@@ -243,6 +245,13 @@ def _predict(
             scale_policy=args.scale_policy,
             progress=progress,
             cancel=token,
+        )
+    flagged = [i for i in summary.items if i.stats.get("in_domain") is False]
+    if flagged:
+        print(
+            f"warning: {len(flagged)} of {len(summary.items)} image(s) out of the model's "
+            "domain: their numbers are not to be signed off (summary.csv: domain_reasons)",
+            file=sys.stderr,
         )
     return finish_batch(summary, token)
 

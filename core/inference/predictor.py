@@ -21,7 +21,11 @@
    deviation: the spread of the model's answers under changes that should not change the
    answer. It is a lower bound on the error, not a calibrated interval;
 6. the forward pass itself on the chosen fast path (:mod:`core.inference.fastpath`);
-7. back to the image's own grid, with the per-hole table in field mode.
+7. back to the image's own grid, with the per-hole table in field mode;
+8. trust (:mod:`core.trust.assess`): the domain verdict, the calibrated sigma, the depth
+   below the local top surface and the per-hole metrology (``PredictionResult.trust``).
+   A model whose card has a variance head (output channel 1 = log variance) adds its
+   predicted variance to the spread of step 5.
 
 Thread safety: a predictor owns its model; all mutable state lives on the instance and the
 model call is serialised by a lock, so one predictor per worker thread is safe (and
@@ -68,6 +72,9 @@ from core.inference.tta import n_variants, tta_kind_for, tta_mean_std
 from core.models import CheckpointError, load_checkpoint
 from core.models.noise2self import Noise2SelfDenoiser
 from core.progress import CancelToken, ProgressCallback, Stopwatch
+from core.trust.assess import TrustInputs, TrustModel
+from core.trust.features import extract_features
+from core.trust.uncertainty import has_variance_head
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +140,8 @@ class Predictor:
         self.model = model.eval()
         self.fast_path = resolve_fast_path(fast_path, self.device, self.card)
         self.tta_kind = tta_kind_for(self.card)
+        self.variance_head = has_variance_head(self.card)
+        self.trust = TrustModel.from_card(self.card)
         self.n_tta = n_variants(self.tta_kind)
         if batch_size is None:
             batch_size = DEFAULT_BATCH.get(self.fast_path, 64) if self.device.type == "cpu" else 64
@@ -262,18 +271,36 @@ class Predictor:
         of pixels (default by fast path, :data:`DEFAULT_BATCH`); checks ``cancel``
         between them.
         """
+        return self._run_channels(images01, 1, cancel)[:, 0]
+
+    def run_model_with_variance(
+        self, images01: np.ndarray, *, cancel: CancelToken | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Depth and log variance (DU^2), each (N, H, W), of a model with a variance head
+        (output channel 1), no TTA."""
+        out = self._run_channels(images01, 2, cancel)
+        return out[:, 0], out[:, 1]
+
+    def _run_channels(
+        self, images01: np.ndarray, channels: int, cancel: CancelToken | None
+    ) -> np.ndarray:
         x = np.asarray(images01, dtype=np.float32)
         if x.ndim == 2:
             x = x[None]
         n, h, w = x.shape
         per_forward = max(1, (self.batch_size * self.input_size[0] * self.input_size[1]) // (h * w))
-        out = np.empty((n, h, w), dtype=np.float32)
+        out = np.empty((n, channels, h, w), dtype=np.float32)
         for start in range(0, n, per_forward):
             if cancel is not None:
                 cancel.raise_if_cancelled()
             chunk = x[start : start + per_forward]
-            out[start : start + len(chunk)] = self._forward(chunk[:, None])[:, 0]
+            out[start : start + len(chunk)] = self._forward(chunk[:, None])[:, :channels]
         return out
+
+    def features(self, windows01: np.ndarray) -> np.ndarray | None:
+        """Pooled encoder features (N, D) of a window stack for the domain check (one eager
+        float32 pass with forward hooks, :mod:`core.trust.features`), or None."""
+        return extract_features(self.model, windows01, device=self.device, lock=self._lock)
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
         with self._lock:
@@ -299,12 +326,9 @@ class Predictor:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Mean and std (N, H, W) over the TTA variants (flips or 1-px shifts, see
         :func:`~core.inference.tta.tta_kind_for`) and the second shot, of a window stack."""
+        run = self.run_model_with_variance if self.variance_head else self.run_model
         return tta_mean_std(
-            windows,
-            second,
-            lambda stack: self.run_model(stack, cancel=cancel),
-            tta=tta,
-            kind=self.tta_kind,
+            windows, second, lambda stack: run(stack, cancel=cancel), tta=tta, kind=self.tta_kind
         )
 
     # ------------------------------------------------------------------ public API
@@ -398,10 +422,30 @@ class Predictor:
                     f"{sem.path or 'image'}: the model {self.model_id} gave non-finite depth "
                     "values; its card or weights are unusable"
                 )
-            if not tta and second01 is None:
+            if not tta and second01 is None and not self.variance_head:
                 notes.append(
                     "uncertainty not estimated (no test-time augmentation, no second shot)"
                 )
+        with watch.step("trust"):
+            trust = self.trust.assess(
+                TrustInputs(
+                    depth=depth,
+                    raw_uncertainty=unc,
+                    image01=img01,
+                    work01=work,
+                    input_size=self.input_size,
+                    pixel_size_nm=sem.pixel_size_nm,
+                    model_pixel_size_nm=self.input_pixel_size_nm,
+                    scale=scale,
+                    mode=chosen,
+                    holes=[(h.row, h.col, h.diameter_px) for h in holes or []]
+                    if chosen == "field"
+                    else None,
+                    tta=self.tta_kind if tta else None,
+                    nm_per_du=self.nm_per_depth_unit,
+                ),
+                self.features,
+            )
         return PredictionResult(
             depth=np.ascontiguousarray(depth, dtype=np.float32),
             uncertainty=np.ascontiguousarray(unc, dtype=np.float32),
@@ -415,6 +459,7 @@ class Predictor:
             settings=settings,
             notes=notes,
             denoised=None if denoised is None else np.ascontiguousarray(denoised),
+            trust=trust,
         )
 
     # ------------------------------------------------------------------ predict's steps

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 
@@ -43,7 +44,14 @@ def test_batch_writes_outputs_summary_and_rmse(tmp_path: Path) -> None:
         + [
             f"{s}_{k}"
             for s in ("a", "b")
-            for k in ("depth.tif", "uncertainty.tif", "depth.csv", "depth.png")
+            for k in (
+                "depth.tif",
+                "uncertainty.tif",
+                "depth_below_top.tif",
+                "depth.csv",
+                "depth_below_top.csv",
+                "depth.png",
+            )
         ]
     )
     depth, meta = read_depth_tiff(out / "a_depth.tif")
@@ -102,8 +110,10 @@ def test_cancel_after_second_item_leaves_complete_files(tmp_path: Path) -> None:
     assert [Path(r["file"]).name for r in rows] == ["f0.png", "f1.png"]
     assert sorted(p.name for p in out.glob("*.tif")) == [
         "f0_depth.tif",
+        "f0_depth_below_top.tif",
         "f0_uncertainty.tif",
         "f1_depth.tif",
+        "f1_depth_below_top.tif",
         "f1_uncertainty.tif",
     ]
     for p in out.glob("*.tif"):
@@ -128,6 +138,7 @@ def test_a_second_run_is_refused_up_front_unless_resume_or_overwrite(tmp_path: P
     assert third.n_done == 1 and (out / "a_depth.tif").read_bytes() != before
     assert sorted(p.name for p in out.iterdir()) == [
         "a_depth.tif",
+        "a_depth_below_top.tif",
         "a_uncertainty.tif",
         "manifest.jsonl",
         "summary.csv",  # never a summary_2.csv
@@ -168,7 +179,16 @@ def test_field_mode_writes_a_hole_table(tmp_path: Path) -> None:
     assert s.n_done == 1
     rows = read_summary(s.items[0].outputs["holes_csv"])
     assert len(rows) == len(centres)
-    assert set(rows[0]) >= {"id", "row_px", "col_px", "diameter_px", "bottom_depth_du"}
+    # the metrology table, its units in the column names (no pixel size: depth in DU)
+    assert list(rows[0]) == [
+        "id", "row_px", "col_px", "depth_below_top_du", "u_k2_du", "top_cd_nm",
+        "bottom_cd_nm", "top_cd_px", "bottom_cd_px", "ellipticity_major_minor", "flags",
+    ]  # fmt: skip
+    for r in rows:  # every hole within 1.5 px of a true centre
+        assert (
+            min(math.hypot(float(r["row_px"]) - y, float(r["col_px"]) - x) for y, x in centres)
+            < 1.5
+        )
     assert read_summary(tmp_path / "out" / "summary.csv")[0]["n_holes"] == str(len(centres))
 
 

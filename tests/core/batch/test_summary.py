@@ -10,6 +10,7 @@ import pytest
 
 from core.batch import SUMMARY_COLUMNS, BatchItem, SummaryWriter, read_summary, result_stats
 from core.batch.summary import summary_row
+from core.batch.trust_stats import TRUST_COLUMNS
 from core.inference import PredictionResult
 from core.io import SemImage
 
@@ -65,6 +66,7 @@ def test_summary_row_formats_every_column() -> None:
         "outputs": "a_depth.tif;a_depth.csv",
         "scale_reason": "pixel size 1.25 nm is 0.625x the model's 2 nm: resampled",
         "notes": "n1 | n2",
+        **{c: "" for c in TRUST_COLUMNS},  # no trust step in these stats
     }
 
 
