@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.self_test:
         from core.selftest import self_test
 
-        from .dialogs.about import qt_self_check
+        from .self_check import qt_self_check
 
         return self_test(
             args.model, device=args.device or "auto", extra_checks=[("qt", qt_self_check)]
@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from .dialogs.error_dialog import ErrorReporter
     from .main_window import MainWindow
-    from .state import APPLICATION, ORGANIZATION
+    from .settings import APPLICATION, ORGANIZATION
     from .views.image_view import configure_runtime
 
     problem = qt_binding_problem()

@@ -1,8 +1,8 @@
-"""What the window shows: queue rows, a bounded result cache, the displayed result, settings.
+"""What the window shows: queue rows, a bounded result cache, the displayed result.
 
-Nothing here runs inference or touches files other than QSettings; the workers
-(:mod:`app.workers`) produce :class:`core.batch.BatchItem` objects and the window
-stores them here.
+Nothing here runs inference or touches files; the batch worker
+(:class:`app.controllers.batch.BatchController`) produces :class:`core.batch.BatchItem`
+objects and stores them here. The remembered settings live in :mod:`app.settings`.
 """
 
 from __future__ import annotations
@@ -15,70 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtCore import QObject, Signal
 
-ORGANIZATION = "SEMDepth"
-APPLICATION = "SEM Depth Studio"
-MAX_RECENT = 10
 MAX_CACHED_RESULTS = 200
 MAX_CACHED_BYTES = 2 * 1024**3  # results' arrays kept in memory at most (2 GiB)
 
 #: Row statuses in the batch queue.
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
-
-
-def make_settings() -> QSettings:
-    """The application's settings store (INI format, per user).
-
-    Tests redirect it with ``QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, tmp)``.
-    """
-    return QSettings(
-        QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANIZATION, APPLICATION
-    )
-
-
-def _as_bool(value: Any, default: bool = False) -> bool:
-    """A QSettings value as a bool (INI files give back the strings "true"/"false")."""
-    if value is None:
-        return default
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
-
-
-def denoise_settings(settings: QSettings) -> tuple[bool, str]:
-    """``(enabled, denoiser path)``: the remembered "Denoise first (Noise2Self)" choice."""
-    enabled = _as_bool(settings.value("denoise/enabled", False))
-    path = settings.value("denoise/path", "")
-    return enabled, "" if path is None else str(path)
-
-
-def save_denoise_settings(settings: QSettings, enabled: bool, path: str | Path | None) -> None:
-    settings.setValue("denoise/enabled", bool(enabled))
-    settings.setValue("denoise/path", "" if path is None else str(path))
-
-
-def show_denoised_setting(settings: QSettings) -> bool:
-    """Whether the SEM panel shows the denoised image when a result has one (default on)."""
-    return _as_bool(settings.value("sem_denoised", True), default=True)
-
-
-def recent_files(settings: QSettings) -> list[str]:
-    value: Any = settings.value("recent_files", [])
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value] if value else []
-    return [str(v) for v in value]
-
-
-def add_recent_file(settings: QSettings, path: str | Path) -> list[str]:
-    """Put ``path`` first in the recent-files list (deduplicated, at most :data:`MAX_RECENT`)."""
-    p = str(path)
-    items = [p] + [r for r in recent_files(settings) if r != p]
-    items = items[:MAX_RECENT]
-    settings.setValue("recent_files", items)
-    return items
 
 
 # ----------------------------------------------------------------------------- display data

@@ -4,28 +4,28 @@ A :class:`Task` runs one callable in its own ``QThread`` (a ``QObject`` worker m
 thread). The callable gets ``emit`` (send any object back to the GUI thread) and a
 :class:`~core.progress.CancelToken`. Results, messages and errors come back through
 signals of the :class:`Task`, which lives in the GUI thread, so every connection is queued
-across threads. :class:`BatchController` drives :func:`core.batch.run_batch` for the queue.
+across threads. A :class:`TaskGroup` holds the tasks one window started: it routes their
+outcomes to callbacks (skipped once the window closes) and cancels and joins them on close.
+While any task runs, Python's garbage collection runs on the GUI thread only
+(:class:`_GuiThreadCollector`), so no Qt object is ever deleted by a worker thread.
+
+This is the project's own worker (one thread per task, so a long batch never queues a model
+load or an export behind it, and ``wait`` joins a thread without the event loop); superqt's
+``thread_worker`` is not used.
 """
 
 from __future__ import annotations
 
-import copy
+import gc
 import logging
-import os
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
-# Imported here, at start-up, not lazily in a worker: a first import of the engine (torch,
-# scipy, scikit-image) inside a worker thread holds the GIL long enough to freeze the GUI.
-from core.batch import expand_inputs, run_batch
-from core.progress import Cancelled, CancelToken, Progress
-
-from .state import CANCELLED, DONE, FAILED, QUEUED, RUNNING, AppState
+from core.progress import Cancelled, CancelToken
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,66 @@ _LIVE: set[Task] = set()
 def live_tasks() -> list[Task]:
     """Tasks whose thread has not finished yet (tests fail on leaks with this)."""
     return [t for t in _LIVE if t.is_running()]
+
+
+class _GuiThreadCollector(QObject):
+    """Keeps Python's cyclic garbage collection on the GUI thread while workers run.
+
+    Automatic collection runs in whichever thread happens to allocate past a threshold. In
+    a worker thread it would delete the Qt objects found in garbage cycles (pyqtgraph's
+    parentless menus of a closed view, for one) off the GUI thread, which crashes Qt
+    (seen as a segfault in ``QApplication``'s active-window bookkeeping). So while any task
+    runs, automatic collection is off and a timer in the GUI thread collects, generation
+    by generation as the thresholds say; when the last task ends, it is on again.
+    """
+
+    INTERVAL_MS = 100
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._timer = QTimer(self)
+        self._timer.setInterval(self.INTERVAL_MS)
+        self._timer.timeout.connect(self.collect)
+        self._restore: bool | None = None  # gc.isenabled() when collection was taken over
+
+    @property
+    def active(self) -> bool:
+        return self._restore is not None
+
+    def update(self) -> None:
+        """Take over collection while any task runs; hand it back when none does."""
+        busy = bool(live_tasks())
+        if busy and not self.active:
+            self._restore = gc.isenabled()
+            gc.disable()
+            self._timer.start()
+        elif not busy and self.active:
+            self._timer.stop()
+            if self._restore:
+                gc.enable()
+            self._restore = None
+
+    @Slot()
+    def collect(self) -> None:
+        """One timer tick: collect what the thresholds ask for, then re-check the tasks
+        (a task whose finish was never delivered does not keep collection off)."""
+        counts, limits = gc.get_count(), gc.get_threshold()
+        for generation in range(3):
+            if counts[generation] <= limits[generation]:
+                break
+            gc.collect(generation)
+        self.update()
+
+
+_COLLECTOR: _GuiThreadCollector | None = None
+
+
+def _collector() -> _GuiThreadCollector:
+    """The collector (created on first use, in the GUI thread that starts tasks)."""
+    global _COLLECTOR
+    if _COLLECTOR is None:
+        _COLLECTOR = _GuiThreadCollector()
+    return _COLLECTOR
 
 
 def shutdown_all(timeout_ms: int = 30_000) -> bool:
@@ -128,6 +188,7 @@ class Task(QObject):
     def start(self) -> Task:
         _LIVE.add(self)
         self._started = True
+        _collector().update()  # before the thread runs any Python
         self._thread.start()
         return self
 
@@ -145,6 +206,7 @@ class Task(QObject):
         if ok:
             self._finished = True
             _LIVE.discard(self)
+            _collector().update()
         return ok
 
     @Slot(object)
@@ -163,6 +225,7 @@ class Task(QObject):
     def _on_thread_finished(self) -> None:
         self._finished = True
         _LIVE.discard(self)
+        _collector().update()
         self.finished.emit()
 
 
@@ -171,230 +234,65 @@ def run_task(name: str, fn: TaskFn, parent: QObject | None = None) -> Task:
     return Task(name, fn, parent).start()
 
 
-# ----------------------------------------------------------------------------- inputs
+class TaskGroup:
+    """The tasks one owner (the window) started, each with its outcome callbacks.
 
-
-def path_key(path: str | Path) -> str:
-    return os.path.normcase(os.path.abspath(str(path)))
-
-
-def expand_for_queue(inputs: Sequence[str | Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Files to queue and rejected inputs with a reason (runs in a worker thread).
-
-    Folders (recursive) and globs go through :func:`core.batch.expand_inputs`, so the GUI
-    queues exactly what ``semdepth predict`` would process. A named file is queued as given
-    even when it cannot be read: the batch then fails it with the reader's reason. A folder
-    or glob that holds no image is rejected with a reason.
-    """
-    accepted: list[Path] = []
-    rejected: list[tuple[Path, str]] = []
-    seen: set[str] = set()
-    for raw in inputs:
-        p = Path(raw)
-        try:
-            found = expand_inputs([raw])
-        except Exception as exc:
-            rejected.append((p, str(exc)))
-            continue
-        if not found:
-            what = "folder" if p.is_dir() else "pattern"
-            rejected.append((p, f"{what} holds no supported image files"))
-        for f in found:
-            k = path_key(f)
-            if k not in seen:
-                seen.add(k)
-                accepted.append(Path(f))
-    return accepted, rejected
-
-
-# ----------------------------------------------------------------------------- batch
-
-
-class BatchController(QObject):
-    """Runs the queued rows of an :class:`AppState` through ``core.batch.run_batch``.
-
-    One batch job at a time, in a worker thread; rows queued while a job runs start when it
-    ends. Signals (GUI thread): ``itemReady(row_id, BatchItem)`` for each finished image,
-    ``progressChanged(done, total, message)``; once the worker thread has stopped,
-    ``jobFinished(BatchSummary | None)`` (None: cancelled before run_batch returned) or
-    ``jobFailed(TaskFailure)``.
+    Callbacks run in the GUI thread and are skipped once :meth:`close` began (the window
+    is going away). ``on_failure`` defaults to the group's ``report_failure``. Iterating
+    gives the tasks still running (their thread has not finished).
     """
 
-    itemReady = Signal(int, object)
-    progressChanged = Signal(int, int, str)
-    jobStarted = Signal(int)
-    jobFinished = Signal(object)
-    jobFailed = Signal(object)
+    def __init__(self, parent: QObject, report_failure: Callable[[TaskFailure], None]) -> None:
+        self._parent = parent
+        self._report_failure = report_failure
+        self._tasks: set[Task] = set()
+        self.closing = False
 
-    def __init__(self, state: AppState, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.state = state
-        self.predictor: Any = None
-        self.mode = "auto"
-        self.task: Task | None = None
-        self._job_rows: list[list[int]] = []  # per unique input, the row ids it serves
-        self._job_keys: list[str] = []
-        self._key_to_index: dict[str, int] = {}
-        self._enabled = True
-        self._outcome: Any = None
+    def start(
+        self,
+        name: str,
+        fn: TaskFn,
+        on_success: Callable[[Any], None],
+        on_failure: Callable[[TaskFailure], None] | None = None,
+        on_message: Callable[[Any], None] | None = None,
+    ) -> Task:
+        task = Task(name, fn, self._parent)
+        self._tasks.add(task)
+        failure = on_failure or self._report_failure
+        task.succeeded.connect(lambda r: None if self.closing else on_success(r))
+        task.failed.connect(lambda f: None if self.closing else failure(f))
+        if on_message is not None:
+            task.message.connect(lambda m: None if self.closing else on_message(m))
+        task.finished.connect(lambda: self._tasks.discard(task))
+        return task.start()
 
-    @property
-    def busy(self) -> bool:
-        return self.task is not None
+    def __iter__(self) -> Iterator[Task]:
+        return iter(list(self._tasks))
 
-    def set_predictor(self, predictor: Any) -> None:
-        self.predictor = predictor
+    def __len__(self) -> int:
+        return len(self._tasks)
 
-    def set_enabled(self, enabled: bool) -> None:
-        self._enabled = enabled
+    def cancel(self, name: str) -> None:
+        """Cancel the running tasks called ``name``."""
+        for t in list(self._tasks):
+            if t.name == name:
+                t.cancel()
 
-    def start_if_idle(self) -> bool:
-        """Start a job for every queued row if none runs and a model is loaded."""
-        if self.task is not None or self.predictor is None or not self._enabled:
-            return False
-        rows = self.state.queued_rows()
-        if not rows:
-            return False
-        keys: list[str] = []
-        groups: list[list[int]] = []
-        paths: list[Path] = []
-        index: dict[str, int] = {}
-        for r in rows:
-            k = path_key(r.source)
-            if k in index:
-                groups[index[k]].append(r.row_id)
-            else:
-                index[k] = len(keys)
-                keys.append(k)
-                groups.append([r.row_id])
-                paths.append(r.source)
-        self._job_rows, self._job_keys, self._key_to_index = groups, keys, index
-        predictor, mode = self.predictor, self.mode
-
-        def job(emit: Callable[[Any], None], cancel: CancelToken) -> Any:
-            def on_progress(p: Progress) -> None:
-                emit(("progress", p))
-
-            def on_item(item: Any) -> None:
-                # a shallow copy: run_batch may drop the arrays from its own object afterwards
-                emit(("item", copy.copy(item)))
-
-            return run_batch(
-                paths,
-                predictor,
-                None,
-                mode=mode,
-                keep_results=False,
-                progress=on_progress,
-                cancel=cancel,
-                on_item=on_item,
-            )
-
-        for g in groups:
-            for rid in g:
-                self.state.set_status(rid, RUNNING if rid == groups[0][0] else QUEUED)
-        self.task = Task("batch", job, self)
-        self.task.message.connect(self._on_message)
-        self.task.succeeded.connect(self._on_succeeded)
-        self.task.failed.connect(self._on_failed)
-        self.task.finished.connect(self._on_finished)
-        self.task.start()
-        self.jobStarted.emit(len(paths))
-        self.progressChanged.emit(0, len(paths), "starting")
-        log.info("batch started: %d image(s)", len(paths))
-        return True
-
-    def cancel(self) -> None:
-        """Stop the running job (within one image) and drop every queued row."""
-        if self.task is not None:
-            self.task.cancel()
-        for r in self.state.queued_rows():
-            self.state.set_status(r.row_id, CANCELLED, "cancelled by the user")
-
-    def shutdown(self, timeout_ms: int = 60_000) -> bool:
-        """Cancel and wait for the worker thread (on window close)."""
-        self._enabled = False
-        task = self.task
-        if task is None:
-            return True
-        task.cancel()
-        return task.wait(timeout_ms)
-
-    # -------------------------------------------------------------- slots (GUI thread)
-    def _rows_for(self, item: Any) -> list[int]:
-        idx = getattr(item, "index", None)
-        k = path_key(item.source)
-        if isinstance(idx, int) and 0 <= idx < len(self._job_keys) and self._job_keys[idx] == k:
-            return self._job_rows[idx]
-        i = self._key_to_index.get(k)
-        return self._job_rows[i] if i is not None else []
-
-    @Slot(object)
-    def _on_message(self, payload: object) -> None:
-        kind: str
-        value: Any
-        kind, value = payload  # type: ignore[misc]
-        if kind == "progress":
-            p: Progress = value
-            self.progressChanged.emit(p.done, p.total, p.message)
-            if 0 <= p.done < len(self._job_rows):
-                for rid in self._job_rows[p.done]:
-                    if self.state.row(rid).status == QUEUED:
-                        self.state.set_status(rid, RUNNING)
-        elif kind == "item":
-            for rid in self._rows_for(value):
-                self.state.record_item(rid, value)
-                self.itemReady.emit(rid, value)
-
-    @Slot(object)
-    def _on_succeeded(self, summary: object) -> None:
-        self._finish_rows(cancelled=bool(getattr(summary, "cancelled", False)))
-        self._outcome = summary
-
-    @Slot(object)
-    def _on_failed(self, failure: object) -> None:
-        assert isinstance(failure, TaskFailure)
-        self._finish_rows(cancelled=failure.cancelled, reason=failure.message)
-        self._outcome = None if failure.cancelled else failure
-        if not failure.cancelled:
-            log.error("batch failed: %s\n%s", failure.message, failure.traceback)
-
-    def _finish_rows(self, *, cancelled: bool, reason: str | None = None) -> None:
-        for group in self._job_rows:
-            for rid in group:
-                try:
-                    row = self.state.row(rid)
-                except KeyError:
-                    continue
-                if row.status in (QUEUED, RUNNING):
-                    if cancelled:
-                        self.state.set_status(rid, CANCELLED, "cancelled by the user")
-                    else:
-                        self.state.set_status(rid, FAILED, reason or "not processed")
-
-    @Slot()
-    def _on_finished(self) -> None:
-        """The worker thread has stopped: report the outcome, then start queued rows."""
-        self.task = None
-        self._job_rows, self._job_keys, self._key_to_index = [], [], {}
-        outcome, self._outcome = self._outcome, None
-        log.info("batch finished: %s", self.state.summary_text())
-        if isinstance(outcome, TaskFailure):
-            self.jobFailed.emit(outcome)
-        else:
-            self.jobFinished.emit(outcome)
-        if self._enabled:
-            self.start_if_idle()
+    def close(self, timeout_ms: int = 60_000) -> None:
+        """Skip every callback from now on, cancel every task and wait for its thread."""
+        self.closing = True
+        tasks = list(self._tasks)
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            t.wait(timeout_ms)
+        self._tasks.clear()
 
 
 __all__ = [
-    "CANCELLED",
-    "DONE",
-    "FAILED",
-    "BatchController",
     "Task",
     "TaskFailure",
-    "expand_for_queue",
+    "TaskGroup",
     "live_tasks",
     "run_task",
     "shutdown_all",

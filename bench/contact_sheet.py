@@ -30,7 +30,7 @@ from core.synth import detector as det  # noqa: E402
 from core.synth._files import write_bytes  # noqa: E402
 from core.synth.families import FAMILIES  # noqa: E402
 from core.synth.imaging import to_uint8  # noqa: E402
-from core.synth.render import rng_for  # noqa: E402
+from core.synth.streams import rng_for  # noqa: E402
 
 TARGET_DEPTHS_DU = (2.0, 15.0, 40.0, 65.0, 90.0, 115.0, 140.0)
 

@@ -66,7 +66,7 @@ def run(n: int, model: Path | None, timeout_s: float, baseline_s: float = 2.0) -
 
     from app.dialogs.error_dialog import ErrorReporter
     from app.main_window import MainWindow
-    from app.state import make_settings
+    from app.settings import make_settings
     from app.views.image_view import configure_runtime
     from core import resources
 
@@ -181,8 +181,8 @@ def section(res: dict[str, Any], command: str) -> str:
         f"{res['max_gap_after_1s_ms']:.1f} ms. The same heartbeat with nothing running (idle "
         f"baseline, same machine load): max {res['idle_max_gap_ms']:.1f} ms, 99th pct "
         f"{res['idle_p99_gap_ms']:.1f} ms. Inference, file reading and writing run in the "
-        "worker thread (`app.workers.BatchController` -> `core.batch.run_batch`); the GUI "
-        "thread only updates the queue table (a `QTableView` model: one row per finished "
+        "worker thread (`app.controllers.batch.BatchController` -> `core.batch.run_batch`); "
+        "the GUI thread only updates the queue table (a `QTableView` model: one row per finished "
         "image, summary and progress coalesced to 10 Hz) and draws the first result, whose "
         "first render (axes, colour bars, profile) is the largest single cost (about 50-150 ms "
         "with software rendering).\n"

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from app.dialogs.error_dialog import ErrorReporter
     from app.main_window import MainWindow
-    from app.state import make_settings
+    from app.settings import make_settings
     from app.views.image_view import configure_runtime
     from core import resources
     from core.conventions import is_output_stem

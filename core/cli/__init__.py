@@ -28,6 +28,10 @@ SUBCOMMANDS: dict[str, tuple[str, ...]] = {
     "predict": ("core.cli.predict", "predict depth maps for SEM files and folders"),
     "info": ("core.cli.info", "read SEM files and print their size, pixel size and metadata"),
     "self-test": ("core.cli.selftest", "check the installation: default model, a sample, TIFF/CSV"),
+    "fit-trust": (
+        "core.cli.fit_trust",
+        "fit a model's domain check and uncertainty calibration on held-out labelled images",
+    ),
     "denoise-train": (
         "core.cli.denoise",
         "train a Noise2Self denoiser on noisy SEM images (no labels needed)",
@@ -44,6 +48,7 @@ SUBCOMMANDS: dict[str, tuple[str, ...]] = {
 if TYPE_CHECKING:  # pragma: no cover
     import core.cli.denoise
     import core.cli.evaluate
+    import core.cli.fit_trust
     import core.cli.info
     import core.cli.predict
     import core.cli.selftest

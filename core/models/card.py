@@ -17,6 +17,8 @@ Sections (all optional but ``format`` and ``architecture``)::
     metrics          validation figures (DU for depth models)
     inference        {fast_path}
     denoiser         {method, masker {width, mode, pattern}} (denoisers only)
+    domain           the domain check's references and thresholds; uncertainty: conformal
+    uncertainty      scales of sigma (both by semdepth fit-trust, :mod:`core.models.card_trust`)
 
 Validation (:func:`validate_card`) checks types, finite numbers and sane ranges, so a
 hostile or broken card is refused with one line naming the file instead of allocating a
@@ -35,6 +37,7 @@ from typing import Any
 from torch import nn
 
 from core import __version__
+from core.models.card_trust import trust_problem
 from core.models.errors import CheckpointError
 from core.models.registry import MODELS
 
@@ -62,6 +65,8 @@ SECTION_TYPES: dict[str, type] = {
     "metrics": dict,
     "inference": dict,
     "denoiser": dict,
+    "domain": dict,
+    "uncertainty": dict,
 }
 
 # architecture.config key -> (low, high) for integer settings
@@ -462,4 +467,7 @@ def validate_card(card: Any, source: str | Path) -> dict[str, Any]:
     _check_output(where, card.get("output", {}))
     _check_strings(where, card.get("inference", {}), "inference", ("fast_path",))
     _check_denoiser(where, card.get("denoiser", {}))
+    problem = trust_problem(card)
+    if problem:
+        raise CardError(f"{where}: model card {problem}")
     return card

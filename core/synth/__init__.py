@@ -25,7 +25,8 @@ from core.synth.geometry import (
 )
 from core.synth.imaging import CASES, ImagingCase, escape_fraction, gaussian_blur, secant_yield
 from core.synth.records import IMAGES_CSV, read_synth_images
-from core.synth.render import CropBatch, bucket_for, render_crops, structure_name
+from core.synth.render import render_crops
+from core.synth.streams import CropBatch, bucket_for, structure_name
 
 __all__ = [
     "BUCKET_RULE",

@@ -38,7 +38,8 @@ from core.synth import imaging as im
 from core.synth._files import prepare_output, write_bytes, write_json, write_png
 from core.synth.families import FAMILIES, family_names
 from core.synth.records import IMAGE_COLUMNS, IMAGES_CSV, images_csv_bytes
-from core.synth.render import bucket_for, render_crops
+from core.synth.render import render_crops
+from core.synth.streams import bucket_for
 from core.synth.wide import ASSIGNMENTS
 
 META_NAME = "synth_meta.json"

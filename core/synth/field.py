@@ -32,7 +32,8 @@ from core.synth._files import prepare_output, write_bytes, write_depth_tiff, wri
 from core.synth.dacon import META_NAME, family_description, simulator_description
 from core.synth.families import FAMILIES, Scene, family_names, hole_scene
 from core.synth.records import IMAGES_CSV, images_csv_bytes
-from core.synth.render import FIELD_STREAM, legacy_record, rng_for
+from core.synth.render import legacy_record
+from core.synth.streams import FIELD_STREAM, rng_for
 
 HOLES_CSV = "holes.csv"
 HOLE_FIELDS = [

@@ -8,49 +8,18 @@ number of structures, the chunking or the number of worker processes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from core.synth import geometry as geo
 from core.synth import imaging as im
-
-CROP_STREAM = 0  # spawn_key prefix of DACON crops
-FIELD_STREAM = 1  # spawn_key prefix of full-field images
-
-
-def rng_for(seed: int, *key: int) -> np.random.Generator:
-    """The generator of one (seed, key) stream: independent of chunking and workers."""
-    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=tuple(key)))
-
-
-def structure_name(seed: int, index: int) -> str:
-    return f"syn{int(seed)}_{int(index):06d}"
-
-
-def bucket_for(hole_depth_du: float, width_du: int = 10) -> str:
-    """Depth bucket: the ``width_du``-wide range of the hole depth (top minus bottom, DU),
-    named by its lower bound, zero-padded to 3 digits ("090" holds 90 <= depth < 100 DU)."""
-    lower = int(np.floor(max(hole_depth_du, 0.0) / width_du)) * width_du
-    return f"{lower:03d}"
-
-
-@dataclass
-class CropBatch:
-    """Rendered crops of structures ``indices`` (arrays stacked along axis 0)."""
-
-    indices: list[int]
-    names: list[str]
-    params: list[geo.HoleParams]
-    top_du: np.ndarray  # (n,) top surface level (DU)
-    depth_du: np.ndarray  # (n, rows, cols) float32 depth map (DU)
-    hole_depth_du: np.ndarray  # (n,) top minus deepest point (DU)
-    buckets: list[str]
-    sem: dict[str, np.ndarray] = field(default_factory=dict)  # case -> (n, 2, rows, cols) uint8
-    clean: dict[str, np.ndarray] = field(default_factory=dict)  # case -> (n, rows, cols) uint8
-    # case -> one dict per structure: the image's family and drawn parameters
-    records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+from core.synth.streams import (
+    CROP_STREAM,
+    CropBatch,
+    rng_for,
+)
+from core.synth.wide import render_wide_crops
 
 
 def legacy_record(case: im.ImagingCase, draw: im.StructureImaging) -> dict[str, Any]:
@@ -98,8 +67,6 @@ def render_crops(
     (:func:`core.synth.wide.render_wide_crops`; ``assign`` "rotate" or "per-case").
     """
     if families:
-        from core.synth.wide import render_wide_crops
-
         return render_wide_crops(
             seed,
             indices,
@@ -128,16 +95,7 @@ def render_crops(
         depth_nm[k], edge_nm[k], open_nm[k] = r.depth_nm, r.edge_nm, r.open_nm
         params.append(p)
     depth_du = (top[:, None, None] + (surface - depth_nm) / geo.NM_PER_DU).astype(np.float32)
-    hole_depth = top - depth_du.reshape(n, -1).min(axis=1)
-    batch = CropBatch(
-        indices=list(indices),
-        names=[structure_name(seed, i) for i in indices],
-        params=params,
-        top_du=top,
-        depth_du=depth_du,
-        hole_depth_du=hole_depth,
-        buckets=[bucket_for(float(h)) for h in hole_depth],
-    )
+    batch = CropBatch.of_structures(seed, indices, params, top, depth_du)
     height = surface - depth_nm
     for case_name in cases:
         case = im.CASES[case_name]

@@ -26,7 +26,7 @@ from core.synth import detector as det
 from core.synth import geometry as geo
 from core.synth import imaging as im
 from core.synth.families import FAMILIES, Family, Scene, hole_scene
-from core.synth.render import CropBatch, bucket_for, rng_for, structure_name
+from core.synth.streams import CropBatch, rng_for
 
 WIDE_STREAM = 2  # spawn_key prefix of family-mode crops
 WIDE_FIELD_STREAM = 3  # spawn_key prefix of family-mode fields
@@ -126,16 +126,7 @@ def render_wide_crops(
         params.append(p)
         scenes.append(scene)
         grain_px.append(gpx)
-    hole_depth = top - depth_du.reshape(n, -1).min(axis=1)
-    batch = CropBatch(
-        indices=list(indices),
-        names=[structure_name(seed, i) for i in indices],
-        params=params,
-        top_du=top,
-        depth_du=depth_du,
-        hole_depth_du=hole_depth,
-        buckets=[bucket_for(float(h)) for h in hole_depth],
-    )
+    batch = CropBatch.of_structures(seed, indices, params, top, depth_du)
     for case in cases:
         c = case_numbers[case]
         shots = np.empty((n, 2, *shape), np.uint8)

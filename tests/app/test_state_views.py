@@ -1,5 +1,5 @@
-"""Pure pieces: display data and readout, cache, recent files, profile sampling, ROI maths,
-model card summary, error reporter, the Qt binding's reference counting."""
+"""Pure pieces: display data and readout, cache, profile sampling, ROI maths, model card
+summary, error reporter."""
 
 from __future__ import annotations
 
@@ -13,14 +13,10 @@ import pytest
 
 from app.dialogs.error_dialog import ErrorReporter
 from app.state import (
-    MAX_RECENT,
     AppState,
     DisplayData,
     ResultCache,
-    add_recent_file,
     format_readout,
-    make_settings,
-    recent_files,
 )
 from app.views.profile import line_distances, sample_line
 from app.views.readout import readout_texts
@@ -149,17 +145,6 @@ def test_app_state_rows_and_summary() -> None:
     )
 
 
-def test_recent_files(temp_settings: Path) -> None:
-    s = make_settings()
-    for i in range(MAX_RECENT + 3):
-        add_recent_file(s, f"/data/f{i}.png")
-    add_recent_file(s, "/data/f5.png")
-    items = recent_files(s)
-    assert len(items) == MAX_RECENT and items[0] == "/data/f5.png"
-    assert items.count("/data/f5.png") == 1
-    assert str(temp_settings) in s.fileName()
-
-
 def test_sample_line_exact_and_bilinear() -> None:
     a = np.arange(20, dtype=np.float32).reshape(4, 5)
     np.testing.assert_allclose(sample_line(a, (0.5, 2.5), (4.5, 2.5)), a[2])
@@ -242,21 +227,3 @@ def test_error_reporter_survives_broken_dialog(tmp_path: Path) -> None:
     rep.report("t", "m", "d")  # must not raise
     rep.close()
     assert rep.reports == [("t", "m", "d")]
-
-
-def test_qt_signal_emit_keeps_reference_counts(qapp: Any) -> None:
-    """PySide6 6.12.0 on Python < 3.12 drops a reference to True on every Signal.emit(),
-    which crashes the app after a few hundred signals ("deallocating True")."""
-    from PySide6.QtCore import QObject, Signal
-
-    class Emitter(QObject):
-        sig = Signal(object)
-
-    e = Emitter()
-    e.sig.connect(lambda _v: None)
-    before = (sys.getrefcount(True), sys.getrefcount(None))
-    for _ in range(100):
-        e.sig.emit(None)
-    after = (sys.getrefcount(True), sys.getrefcount(None))
-    assert after[0] >= before[0] - 2, "Signal.emit leaks references to True (bad PySide6 build)"
-    assert after[1] >= before[1] - 2, "Signal.emit leaks references to None (bad PySide6 build)"

@@ -16,7 +16,7 @@ from core.synth import detector as det
 from core.synth import render_crops, render_field, wide, write_dacon, write_fields
 from core.synth.families import FAMILIES
 from core.synth.records import COLUMNS, read_synth_images
-from core.synth.render import rng_for
+from core.synth.streams import rng_for
 
 ALL = ["analytic", "line-of-sight", "backscatter", "charging"]
 CASES = ["Case_1", "Case_2", "Case_3", "Case_4"]

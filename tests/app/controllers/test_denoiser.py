@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from app.dialogs.export_dialog import ExportRequest
-from app.state import denoise_settings, make_settings
+from app.settings import denoise_settings, make_settings
 from app.views.image_view import SEM
 from core.io import read_depth_tiff
 
-from .conftest import wait_batch_idle
+from ..conftest import wait_batch_idle
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def test_tick_denoise_shows_denoised_sem_and_export_records_it(
     qtbot: Any, window: Any, sem_folder: Path, tiny_denoiser: Path, tmp_path: Path
 ) -> None:
     raw = _open(qtbot, window, sem_folder / "a.png")
-    assert raw.sem_denoised is None and not window.sem_denoised_check.isEnabled()
+    assert raw.sem_denoised is None and not window.controls.sem_denoised_check.isEnabled()
     assert window.view.sem_kind == "raw"
 
     window.choose_denoiser_path = lambda: tiny_denoiser
@@ -62,14 +62,14 @@ def test_tick_denoise_shows_denoised_sem_and_export_records_it(
 
     panel = window.view.panels[SEM]
     window.set_show_denoised(True)
-    assert window.sem_denoised_check.isEnabled() and window.view.sem_kind == "denoised"
+    assert window.controls.sem_denoised_check.isEnabled() and window.view.sem_kind == "denoised"
     np.testing.assert_array_equal(panel.image, result.denoised)
     assert window.readout_at(10, 20)["sem"] == pytest.approx(float(result.denoised[10, 20]))
     assert window.readout_at(10, 20)["sem_kind"] == "denoised"
     window.view.set_line((0.5, 30.5), (47.5, 30.5))
     np.testing.assert_allclose(window.profile_plot.values["sem"], result.denoised[30], atol=1e-4)
 
-    window.sem_denoised_check.setChecked(False)  # as the user unticks it: raw SEM
+    window.controls.sem_denoised_check.setChecked(False)  # as the user unticks it: raw SEM
     assert window.view.sem_kind == "raw"
     np.testing.assert_array_equal(panel.image, result.sem.pixels)
     assert window.readout_at(10, 20)["sem"] == pytest.approx(float(result.sem.pixels[10, 20]))

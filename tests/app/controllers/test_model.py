@@ -1,0 +1,78 @@
+"""The depth model: loading (default, chosen, unreadable), the card shown, the queue
+waiting for a model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from app.state import DONE
+
+from ..conftest import wait_batch_idle
+
+
+def test_window_opens_without_model(make_window: Any) -> None:
+    win = make_window(model_path=None)
+    assert win.predictor is None
+    assert "No model loaded" in win.model_status.text()
+    assert "no model loaded" in win.model_panel.card_view.toPlainText()
+
+
+def test_missing_default_model_still_opens(
+    make_window: Any, monkeypatch: Any, tmp_path: Path
+) -> None:
+    from core import resources
+
+    monkeypatch.setattr(resources, "default_model_path", lambda: tmp_path / "none.safetensors")
+    from app.controllers.model import DEFAULT_MODEL
+
+    win = make_window(model_path=DEFAULT_MODEL, wait_model=False)
+    assert win.predictor is None
+    assert win.model_status.text() == "No model loaded"
+
+
+def test_model_card_shown(window: Any, tiny_model: Path) -> None:
+    text = window.model_panel.card_view.toPlainText()
+    assert "tiny-test-unet" in text
+    assert "unet" in text and "levels=2" in text
+    assert "72 x 48 px" in text
+    assert "val RMSE per image 99.000 DU" in text
+    assert "fp32" in text
+    # CUDA/MPS disabled when absent; CPU always enabled
+    from core.device import available_devices
+
+    combo = window.model_panel.device_combo
+    model = combo.model()
+    for i in range(combo.count()):
+        name = combo.itemData(i)
+        if name in ("cuda", "mps"):
+            assert model.item(i).isEnabled() == available_devices()[name]
+        else:
+            assert model.item(i).isEnabled()
+
+
+def test_unreadable_model_reported(
+    qtbot: Any, make_window: Any, tmp_path: Path, errors: Any
+) -> None:
+    errors.allowed = True
+    win = make_window(model_path=None)
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a model")
+    with qtbot.waitSignal(win.modelFailed, timeout=10_000) as sig:
+        win.load_model(bad)
+    assert "bad.safetensors" in sig.args[0]
+    assert errors.calls and "bad.safetensors" in errors.calls[0][1]
+    assert win.predictor is None
+
+
+def test_queued_without_model_starts_after_load(
+    qtbot: Any, make_window: Any, sem_folder: Path, tiny_model: Path
+) -> None:
+    win = make_window(model_path=None)
+    with qtbot.waitSignal(win.inputsQueued, timeout=10_000):
+        win.open_paths([sem_folder / "a.png"])
+    assert win.state.rows[0].status == "queued"
+    with qtbot.waitSignal(win.resultShown, timeout=30_000):
+        win.load_model(tiny_model)
+    wait_batch_idle(qtbot, win)
+    assert win.state.rows[0].status == DONE
