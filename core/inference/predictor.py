@@ -24,7 +24,7 @@
 7. back to the image's own grid, with the per-hole table in field mode;
 8. trust (:mod:`core.trust.assess`): the domain verdict, the calibrated sigma, the depth
    below the local top surface and the per-hole metrology (``PredictionResult.trust``).
-   A model whose card has a variance head (output channel 1 = log variance) adds its
+   A model whose card has a variance head (output channel 1 = sigma, DU) adds its
    predicted variance to the spread of step 5.
 
 Thread safety: a predictor owns its model; all mutable state lives on the instance and the
@@ -38,7 +38,7 @@ import logging
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import torch
@@ -259,27 +259,57 @@ class Predictor:
         }
 
     # ------------------------------------------------------------------ raw model calls
+    @property
+    def has_sigma(self) -> bool:
+        """The model has a variance head (card ``output.variance_head``): its output channel
+        1 is a predicted per-pixel sigma in DU, see :meth:`run_model` ``with_sigma``."""
+        return bool(getattr(self.model, "has_variance_head", False))
+
+    @overload
+    def run_model(
+        self,
+        images01: np.ndarray,
+        *,
+        cancel: CancelToken | None = ...,
+        with_sigma: Literal[False] = ...,
+    ) -> np.ndarray: ...
+
+    @overload
+    def run_model(
+        self, images01: np.ndarray, *, cancel: CancelToken | None = ..., with_sigma: Literal[True]
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
     def run_model(
         self,
         images01: np.ndarray,
         *,
         cancel: CancelToken | None = None,
-    ) -> np.ndarray:
+        with_sigma: bool = False,
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Depth (N, H, W) float32 DU for a stack (N, H, W) of 0..1 images, no TTA.
 
         Runs in forward passes of at most ``batch_size`` model-input-sized images' worth
         of pixels (default by fast path, :data:`DEFAULT_BATCH`); checks ``cancel``
-        between them.
+        between them. ``with_sigma=True`` returns ``(depth, sigma)``: the same depth and
+        the variance head's predicted per-pixel standard deviation (N, H, W) float32 DU,
+        raw (not calibrated: a coverage scale is fitted on held-out data);
+        ``ValueError`` for a model without a variance head (see :attr:`has_sigma`).
         """
-        return self._run_channels(images01, 1, cancel)[:, 0]
+        if with_sigma and not self.has_sigma:
+            raise ValueError(f"model {self.model_id} has no variance head (no sigma output)")
+        if not with_sigma:
+            return self._run_channels(images01, 1, cancel)[:, 0]
+        out = self._run_channels(images01, 2, cancel)
+        return out[:, 0], out[:, 1]
 
     def run_model_with_variance(
         self, images01: np.ndarray, *, cancel: CancelToken | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Depth and log variance (DU^2), each (N, H, W), of a model with a variance head
-        (output channel 1), no TTA."""
-        out = self._run_channels(images01, 2, cancel)
-        return out[:, 0], out[:, 1]
+        (its output channel 1 is sigma in DU), no TTA: what the trust step combines over
+        the TTA variants (:func:`core.trust.uncertainty.combine_variants`)."""
+        depth, sigma = self.run_model(images01, cancel=cancel, with_sigma=True)
+        return depth, (2.0 * np.log(np.maximum(sigma, 1e-6))).astype(np.float32)
 
     def _run_channels(
         self, images01: np.ndarray, channels: int, cancel: CancelToken | None

@@ -10,7 +10,8 @@ Sections (all optional but ``format`` and ``architecture``)::
     task             absent for depth models, "denoise" for Noise2Self denoisers
     architecture     {name: a key of core.models.MODELS, config: its constructor kwargs}
     input            {normalization, size: [rows, cols] | null, pixel_size_nm}
-    output           {range: [lo, hi], unit, convention, nm_per_depth_unit}
+    output           {range: [lo, hi], unit, convention, nm_per_depth_unit,
+                     variance_head (models with a sigma channel, :func:`variance_head_section`)}
     training         provenance: preset, command, data {root, hash, n_*, seed, fractions},
                      epochs, seconds, loss, optimizer, ... and "transfer" for fine-tuned weights
     metrics          validation figures (DU for depth models)
@@ -119,6 +120,20 @@ def input_section(**fields: Any) -> dict[str, Any]:
 def depth_output_section(**fields: Any) -> dict[str, Any]:
     """The depth convention: 0..255 DU, deeper = smaller (+ ``nm_per_depth_unit``)."""
     return {"range": [0, 255], "unit": "DU", "convention": "deeper = smaller", **fields}
+
+
+def variance_head_section(beta: float) -> dict[str, Any]:
+    """``output.variance_head`` of a depth model whose output channel 1 is a predicted
+    per-pixel sigma (DU), trained with a beta-NLL that never changes the depth (channel 0).
+    ``calibrated`` is false: a coverage scale is fitted after training, on held-out data."""
+    return {
+        "channel": 1,
+        "quantity": "sigma",
+        "unit": "DU",
+        "loss": f"beta-NLL (beta {beta:g}) on the detached depth and detached features",
+        "changes_depth": False,
+        "calibrated": False,
+    }
 
 
 def intensity_output_section() -> dict[str, Any]:

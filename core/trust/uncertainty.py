@@ -3,7 +3,8 @@ says, by split-conformal calibration on held-out data.
 
 **Raw uncertainty** ``u`` (DU, per pixel): the standard deviation of the model's answers
 over test-time augmentations and shots, combined with the model's own variance head when
-it has one (output channel 1 = log variance, DU^2): by the law of total variance
+it has one (output channel 1 = sigma in DU, used as its log variance): by the law of
+total variance
 ``u^2 = var over variants of the means + mean over variants of exp(log variance)``
 (:func:`combine_variants`).
 
@@ -45,14 +46,11 @@ MAX_PIXELS = 400_000
 
 
 def has_variance_head(card: Mapping[str, Any]) -> bool:
-    """Whether the model's output channel 1 is a log variance: the card's
-    ``output.log_variance_channel == 1`` or an architecture with 2 output channels."""
-    out = card.get("output") if isinstance(card.get("output"), Mapping) else {}
-    if isinstance(out, Mapping) and out.get("log_variance_channel") == 1:
-        return True
-    arch = card.get("architecture") if isinstance(card.get("architecture"), Mapping) else {}
-    config = arch.get("config") if isinstance(arch, Mapping) else None
-    return isinstance(config, Mapping) and config.get("out_channels") == 2
+    """Whether the model has a variance head: the card's ``output.variance_head`` (output
+    channel 1 is a predicted sigma in DU, :func:`core.models.card.variance_head_section`)."""
+    out = card.get("output")
+    head = out.get("variance_head") if isinstance(out, Mapping) else None
+    return isinstance(head, Mapping) and head.get("channel") == 1
 
 
 def combine_variants(

@@ -71,14 +71,19 @@ def test_out_of_domain_inflates_sigma_by_the_score() -> None:
 
 
 class ConstantVariance(nn.Module):
-    """Depth = input * 255 (pointwise: no spread over flips) and log variance log(4)."""
+    """Depth = input * 255 (pointwise: no spread over flips) and sigma 2 DU (variance 4)."""
+
+    has_variance_head = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([x * 255.0, torch.full_like(x, math.log(4.0))], dim=1)
+        return torch.cat([x * 255.0, torch.full_like(x, 2.0)], dim=1)
 
 
 def test_a_variance_head_adds_its_variance_to_the_spread() -> None:
-    card = {"output": {"range": [0, 255], "log_variance_channel": 1}, "uncertainty": _uncertainty()}
+    card = {
+        "output": {"range": [0, 255], "variance_head": {"channel": 1}},
+        "uncertainty": _uncertainty(),
+    }
     p = predictor_for(ConstantVariance(), **card)
     assert p.variance_head
     r = p.predict(_crop(), mode="crop")

@@ -92,9 +92,9 @@ def test_inflate_only_beyond_one() -> None:
 
 
 def test_has_variance_head() -> None:
-    assert has_variance_head({"output": {"log_variance_channel": 1}})
-    assert has_variance_head({"architecture": {"config": {"out_channels": 2}}})
-    assert not has_variance_head({"architecture": {"config": {"out_channels": 1}}})
+    assert has_variance_head({"output": {"variance_head": {"channel": 1, "unit": "DU"}}})
+    assert not has_variance_head({"output": {"variance_head": {"channel": 2}}})
+    assert not has_variance_head({"output": {"range": [0, 255]}})
     assert not has_variance_head({})
 
 
