@@ -97,7 +97,8 @@ def read_image01(image: CalibrationImage, model_pixel_nm: float | None) -> tuple
     """The image as float32 0..1 at the model's pixel size, and the scale applied (> 1:
     enlarged), read and resampled the way ``semdepth predict`` does it (a vendor data bar
     below the image cut off); :class:`CalibrationError` naming the file."""
-    from core.inference.resample import resample_factor, rescale
+    from core.inference.resample import rescale
+    from core.inference.scale import ScalePolicy
     from core.io import SemReadError, read_sem
 
     try:
@@ -105,5 +106,14 @@ def read_image01(image: CalibrationImage, model_pixel_nm: float | None) -> tuple
     except SemReadError as exc:
         raise CalibrationError(str(exc)) from None
     img01 = np.asarray(sem.normalized(), dtype=np.float32)
-    scale = resample_factor(sem.pixel_size_nm, model_pixel_nm, img01.shape, [])
+    scale = 1.0  # no pixel size (here or in the card): taken at the model's scale
+    if sem.pixel_size_nm and model_pixel_nm:
+        scale = float(sem.pixel_size_nm) / float(model_pixel_nm)
+        policy = ScalePolicy()  # the range semdepth predict resamples within (auto)
+        if not policy.min_factor <= scale <= policy.max_factor:
+            raise CalibrationError(
+                f"{image.path}: pixel size {sem.pixel_size_nm:g} nm is {scale:.3g}x the "
+                f"model's {model_pixel_nm:g} nm, outside the {policy.min_factor:g}-"
+                f"{policy.max_factor:g}x a calibration can resample"
+            )
     return rescale(img01, scale), scale

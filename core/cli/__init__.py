@@ -32,6 +32,10 @@ SUBCOMMANDS: dict[str, tuple[str, ...]] = {
     ),
     "info": ("core.cli.info", "read SEM files and print their size, pixel size and metadata"),
     "self-test": ("core.cli.selftest", "check the installation: default model, a sample, TIFF/CSV"),
+    "fit-trust": (
+        "core.cli.fit_trust",
+        "fit a model's domain check and uncertainty calibration on held-out labelled images",
+    ),
     "denoise-train": (
         "core.cli.denoise",
         "train a Noise2Self denoiser on noisy SEM images (no labels needed)",
@@ -49,6 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import core.cli.calibrate
     import core.cli.denoise
     import core.cli.evaluate
+    import core.cli.fit_trust
     import core.cli.info
     import core.cli.predict
     import core.cli.selftest
