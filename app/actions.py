@@ -92,6 +92,13 @@ ACTIONS = (
         "load_model", "&Load Model...", "model.load_dialog", None, "Load a .safetensors model"
     ),
     ActionSpec(
+        "calibrate",
+        "&Calibrate to My Tool...",
+        "calibration.open_dialog",
+        None,
+        "Adapt the model to images of your SEM (and reference depths, if you have them)",
+    ),
+    ActionSpec(
         "line",
         "Line Profile",
         "tools.toggle_line",
@@ -136,7 +143,7 @@ MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("&View", ("prev", "next", SEP, "line", "rect", SEP, DOCKS)),
-    ("&Model", ("load_model",)),
+    ("&Model", ("load_model", "calibrate")),
     ("&Batch", ("cancel",)),
     ("&Help", ("about",)),
 )

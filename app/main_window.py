@@ -2,7 +2,7 @@
 the actions, menus and toolbar, and wires them together (no computation here).
 
 Each job lives in its own module: :mod:`app.controllers` (model, denoiser, inputs, results,
-display, tools, export, batch), :mod:`app.actions` (commands, menus, toolbar),
+display, tools, export, batch, calibration), :mod:`app.actions` (commands, menus, toolbar),
 :mod:`app.settings` (remembered choices), :mod:`app.workers` (worker threads).
 """
 
@@ -23,6 +23,7 @@ from core.device import available_devices
 from . import settings as keys
 from .actions import Actions, build_menus_and_toolbar
 from .controllers.batch import BatchController
+from .controllers.calibration import CalibrationController
 from .controllers.context import AskFn, WindowContext
 from .controllers.denoiser import DenoiserController
 from .controllers.display import TITLE, DisplayController
@@ -182,6 +183,7 @@ class MainWindow(QMainWindow):
         self.model.prepare = self.denoise.configure
         self.inputs = InputsController(ctx, self.model, self._show_first_result, self)
         self.exporter = ExportController(ctx, self.model, self.view, self)
+        self.calibration = CalibrationController(ctx, self.model, self)
         panel = self.model_panel
         panel.loadRequested.connect(self.model.load_dialog)
         panel.deviceChanged.connect(self.model.set_device)

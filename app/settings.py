@@ -102,6 +102,7 @@ EXPORT_FOLDER = StrKey("export_folder", "")  # unset: the last folder
 RECENT_FILES = StrListKey("recent_files", ())
 DENOISE_ENABLED = BoolKey("denoise/enabled", False)  # "Denoise first (Noise2Self)"
 DENOISE_PATH = StrKey("denoise/path", "")
+MODEL_PATH = StrKey("model/path", "")  # "Use this model" (calibration): loaded at start
 
 ALL_KEYS: tuple[Key[Any], ...] = (
     GEOMETRY,
@@ -115,6 +116,7 @@ ALL_KEYS: tuple[Key[Any], ...] = (
     RECENT_FILES,
     DENOISE_ENABLED,
     DENOISE_PATH,
+    MODEL_PATH,
 )
 
 

@@ -17,6 +17,8 @@ Sections (all optional but ``format`` and ``architecture``)::
     metrics          validation figures (DU for depth models)
     inference        {fast_path}
     denoiser         {method, masker {width, mode, pattern}} (denoisers only)
+    calibration      ``semdepth calibrate``: source model, method, budget, images {count,
+                     sha256}, references, cross-validation, correction, agreement
     domain           the domain check's references and thresholds; uncertainty: conformal
     uncertainty      scales of sigma (both by semdepth fit-trust, :mod:`core.models.card_trust`)
 
@@ -37,6 +39,7 @@ from typing import Any
 from torch import nn
 
 from core import __version__
+from core.models.calibration_fields import calibration_problem
 from core.models.card_trust import trust_problem
 from core.models.errors import CheckpointError
 from core.models.registry import MODELS
@@ -65,6 +68,7 @@ SECTION_TYPES: dict[str, type] = {
     "metrics": dict,
     "inference": dict,
     "denoiser": dict,
+    "calibration": dict,
     "domain": dict,
     "uncertainty": dict,
 }
@@ -286,6 +290,16 @@ def denoiser_card(
     return card
 
 
+def calibration_section(**fields: Any) -> dict[str, Any]:
+    """The ``calibration`` section of calibrated weights (its fields:
+    :mod:`core.models.calibration_fields`), checked as a card read from disk would be."""
+    section = _jsonable(fields)
+    problem = calibration_problem(section)
+    if problem is not None:
+        raise _bad("calibration_section()", *problem)
+    return section
+
+
 def _jsonable(x: Any) -> Any:
     return json.loads(json.dumps(x, default=str))
 
@@ -467,7 +481,10 @@ def validate_card(card: Any, source: str | Path) -> dict[str, Any]:
     _check_output(where, card.get("output", {}))
     _check_strings(where, card.get("inference", {}), "inference", ("fast_path",))
     _check_denoiser(where, card.get("denoiser", {}))
-    problem = trust_problem(card)
-    if problem:
-        raise CardError(f"{where}: model card {problem}")
+    problem = calibration_problem(card.get("calibration", {}))
+    if problem is not None:
+        raise _bad(where, *problem)
+    trust = trust_problem(card)
+    if trust:
+        raise CardError(f"{where}: model card {trust}")
     return card
