@@ -147,6 +147,13 @@ ACTIONS = (
         "load_model", "&Load Model...", "model.load_dialog", None, "Load a .safetensors model"
     ),
     ActionSpec(
+        "calibrate",
+        "&Calibrate to My Tool...",
+        "calibration.open_dialog",
+        None,
+        "Adapt the model to images of your SEM (and reference depths, if you have them)",
+    ),
+    ActionSpec(
         "line",
         "Line Profile",
         "tools.toggle_line",
@@ -210,7 +217,7 @@ MENUS: tuple[tuple[str, tuple[MenuEntry, ...]], ...] = (
             DOCKS,
         ),
     ),
-    ("&Model", ("load_model", "compare")),
+    ("&Model", ("load_model", "compare", "calibrate")),
     ("&Batch", ("cancel",)),
     ("&Help", ("about",)),
 )

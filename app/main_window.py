@@ -2,7 +2,7 @@
 the actions, menus and toolbar, and wires them together (no computation here).
 
 Each job lives in its own module: :mod:`app.controllers` (model, denoiser, inputs, results,
-display, tools, export, batch), :mod:`app.actions` (commands, menus, toolbar),
+display, tools, export, batch, calibration), :mod:`app.actions` (commands, menus, toolbar),
 :mod:`app.settings` (remembered choices), :mod:`app.workers` (worker threads).
 """
 
@@ -30,6 +30,7 @@ from core.device import available_devices
 from . import settings as keys
 from .actions import Actions, build_menus_and_toolbar
 from .controllers.batch import BatchController
+from .controllers.calibration import CalibrationController
 from .controllers.compare import CompareController
 from .controllers.context import AskFn, WindowContext
 from .controllers.denoiser import DenoiserController
@@ -219,6 +220,7 @@ class MainWindow(QMainWindow):
         for combo in (self.controls.cmap_combo, self.controls.unit_combo):
             combo.currentTextChanged.connect(self.surface.update)
             combo.currentTextChanged.connect(self.compare.refresh)
+        self.calibration = CalibrationController(ctx, self.model, self)
         panel = self.model_panel
         panel.loadRequested.connect(self.model.load_dialog)
         panel.deviceChanged.connect(self.model.set_device)

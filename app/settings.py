@@ -114,6 +114,7 @@ DENOISE_PATH = StrKey("denoise/path", "")
 ARRANGEMENT = StrKey("view/arrangement", "auto")  # "auto", "1x4" or "2x2"
 HIDDEN_PANELS = StrListKey("view/hidden_panels", ())
 SURFACE_EXAGGERATION = FloatKey("view/surface_exaggeration", 1.0)
+MODEL_PATH = StrKey("model/path", "")  # "Use this model" (calibration): loaded at start
 
 ALL_KEYS: tuple[Key[Any], ...] = (
     GEOMETRY,
@@ -130,6 +131,7 @@ ALL_KEYS: tuple[Key[Any], ...] = (
     ARRANGEMENT,
     HIDDEN_PANELS,
     SURFACE_EXAGGERATION,
+    MODEL_PATH,
 )
 
 

@@ -21,3 +21,13 @@ def update_section(doc: Path, heading: str, body: str) -> None:
     doc.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(doc, overwrite=True) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
+
+
+def publish(heading: str, body: str, *, write: bool, doc: Path | None = None) -> None:
+    """Print ``body``; when ``write``, also make it the ``heading`` section of
+    ``docs/benchmarks.md`` (or ``doc``) and say so."""
+    print(body)
+    if write:
+        target = doc or Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+        update_section(target, heading, body)
+        print(f"updated {heading!r} in {target.name}")

@@ -10,13 +10,17 @@ One run measures, on this machine:
   GFLOP/s (convolution FLOPs counted with forward hooks) as a fraction of it;
 - the latency of a 1024x768 full-field image (field mode, with and without TTA);
 - peak RSS over an N-image batch from disk to disk (``run_batch`` in a subprocess that
-  samples its own RSS after every image).
+  samples its own RSS after every image);
+- whole images by size (1024x768, 2048x2048, 4096x4096, auto and tiled, TTA off/on), the
+  tile seam figure and the real SEM files end to end (:mod:`images`, its own section
+  ``## Image sizes, tile seams and real files``).
 
 Usage (full run, ~10-20 minutes on 2 cores)::
 
     python bench/speed.py                       # N = 10,000 images for the RSS batch
     python bench/speed.py --n 300 --seconds 1   # reduced: proves it works
     python bench/speed.py --no-write            # print only
+    python bench/speed.py --only images         # only the image-size / seam / real-files section
 
 ``--model`` defaults to the bundled default model if present, else a freshly initialised
 3-level, 32-wide U-Net (the same cost; accuracy numbers are then only relative).
@@ -42,6 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(REPO))
 
+import images  # noqa: E402
 from benchdoc import update_section  # noqa: E402
 
 from core.device import cpu_has_native_bf16  # noqa: E402
@@ -294,7 +299,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--with-compile", action="store_true", help="also time torch.compile")
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
     ap.add_argument("--no-write", action="store_true", help="print the section only")
+    ap.add_argument(
+        "--only", choices=("all", "images"), default="all", help="run only one section [all]"
+    )
     args = ap.parse_args(argv)
+    if args.only == "images":
+        return images_main(args)
 
     with tempfile.TemporaryDirectory(prefix="semdepth-bench-") as tmpdir:
         tmp = Path(tmpdir)
@@ -432,6 +442,20 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if not args.no_write:
         update_section(args.out, SECTION, text.split("\n", 1)[1])
+        print(f"written: {args.out}", file=sys.stderr)
+    return images_main(args)
+
+
+def images_main(args: argparse.Namespace) -> int:
+    """The ``## Image sizes, tile seams and real files`` section (:mod:`images`)."""
+    with tempfile.TemporaryDirectory(prefix="semdepth-bench-") as tmpdir:
+        mpath, _ = model_path(args.model, Path(tmpdir))
+        pred = Predictor.from_checkpoint(mpath, device="cpu", fast_path="auto")
+        cmd = "python bench/speed.py" + (" --only images" if args.only == "images" else "")
+        body = images.section(pred, Path(args.model) if args.model else None, cmd, cpu_name())
+    print(f"{images.SECTION}\n\n{body}")
+    if not args.no_write:
+        update_section(args.out, images.SECTION, body)
         print(f"written: {args.out}", file=sys.stderr)
     return 0
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 #: Image file types read as SEM images or depth maps (lower case, with the dot).
@@ -43,9 +43,21 @@ OUTPUT_SUFFIXES: dict[str, str] = {
     "depth_png": "_depth.png",
     "depth8_png": "_depth8.png",
     "holes_csv": "_holes.csv",
+    "depth_below_top_tiff": "_depth_below_top.tif",
+    "depth_below_top_csv": "_depth_below_top.csv",
+    "sigma_tiff": "_sigma.tif",
+    "report_html": "_report.html",
 }
+#: The batch's own report, beside summary.csv.
+BATCH_REPORT_NAME = "report.html"
 #: Stems ending like these are ground truth or our own outputs, never SEM input.
-NON_INPUT_STEM_SUFFIXES: tuple[str, ...] = ("_depth", "_depth8", "_uncertainty")
+NON_INPUT_STEM_SUFFIXES: tuple[str, ...] = (
+    "_depth",
+    "_depth8",
+    "_uncertainty",
+    "_depth_below_top",
+    "_sigma",
+)
 
 
 def is_image_name(path: str | os.PathLike[str]) -> bool:
@@ -115,19 +127,24 @@ class StemNamer:
     joined with ``__`` and the suffix dropped (``a/x.png``, ``b/x.png`` -> ``a__x``,
     ``b__x``); a remaining clash (``x.png`` beside ``x.tif``) appends the extension
     (``x_tif``), then a counter (``x_2``). Case-insensitive, so outputs never collide on
-    Windows or macOS.
+    Windows or macOS. ``fixed`` (absolute source path -> stem) keeps the stems an earlier
+    run gave (a resumed batch writes the same files); new inputs avoid them.
     """
 
-    def __init__(self, paths: Sequence[Path]) -> None:
+    def __init__(self, paths: Sequence[Path], fixed: Mapping[str, str] | None = None) -> None:
         self.root: Path | None = None
         if paths:
             try:
                 self.root = Path(os.path.commonpath([str(p.absolute().parent) for p in paths]))
             except ValueError:  # different drives
                 self.root = None
-        self._used: set[str] = set()
+        self._fixed = dict(fixed or {})
+        self._used: set[str] = {s.lower() for s in self._fixed.values()}
 
     def __call__(self, path: Path) -> str:
+        known = self._fixed.get(os.path.normcase(os.path.abspath(path)))
+        if known is not None:
+            return known
         rel: Path
         try:
             rel = path.absolute().relative_to(self.root) if self.root else Path(path.name)

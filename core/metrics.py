@@ -110,16 +110,19 @@ class ImageResult:
     n_pixels: int
     sum_sq: float
     sum_abs: float
+    rmse_offset_free: float = math.nan  # after removing the image's mean error
 
 
 @dataclass
 class GroupMetrics:
-    """Metrics of a group of images (DU): per-image-averaged RMSE, pooled RMSE, pooled MAE."""
+    """Metrics of a group of images (DU): per-image-averaged RMSE, pooled RMSE, pooled MAE,
+    and the per-image-averaged offset-free RMSE (each image's mean error removed)."""
 
     n_images: int
     rmse_per_image: float
     rmse_pooled: float
     mae: float
+    rmse_offset_free_per_image: float = math.nan
 
     @classmethod
     def of(cls, images: Sequence[ImageResult]) -> GroupMetrics:
@@ -131,6 +134,7 @@ class GroupMetrics:
             rmse_per_image=float(np.mean([r.rmse for r in images])),
             rmse_pooled=math.sqrt(sum(r.sum_sq for r in images) / n_pix),
             mae=sum(r.sum_abs for r in images) / n_pix,
+            rmse_offset_free_per_image=float(np.mean([r.rmse_offset_free for r in images])),
         )
 
 
@@ -166,6 +170,8 @@ class MetricAccumulator:
         sum_sq = np.sum(diff**2, axis=(1, 2))
         sum_abs = np.sum(np.abs(diff), axis=(1, 2))
         n_pix = diff.shape[1] * diff.shape[2]
+        centred = diff - diff.mean(axis=(1, 2), keepdims=True)
+        offset_free = np.sqrt(np.mean(centred**2, axis=(1, 2)))
         for i in range(len(p)):
             rec = records[i] if records is not None else None
             idx = indices[i] if indices is not None else len(self.images)
@@ -182,6 +188,7 @@ class MetricAccumulator:
                     n_pixels=int(n_pix),
                     sum_sq=float(sum_sq[i]),
                     sum_abs=float(sum_abs[i]),
+                    rmse_offset_free=float(offset_free[i]),
                 )
             )
 

@@ -67,9 +67,10 @@ class ModelController(QObject):
         self.prepare: Callable[[Any], None] = lambda _predictor: None
 
     def load_at_start(self, model_path: Any) -> None:
-        """The window's first model: ``DEFAULT_MODEL`` (the bundled one), a path, or None."""
+        """The window's first model: ``DEFAULT_MODEL`` (the one remembered by "Use this
+        model", else the bundled one), a path, or None."""
         if model_path is DEFAULT_MODEL:
-            model_path = resources.default_model_path()
+            model_path = self._remembered() or resources.default_model_path()
             if not Path(model_path).is_file():
                 self._no_model(
                     f"No model loaded: the default model {Path(model_path).name} is missing. "
@@ -80,6 +81,16 @@ class ModelController(QObject):
             self.load(Path(model_path))
         elif self.predictor is None and not self.status_label.text():
             self._no_model("No model loaded. Use Model > Load Model...")
+
+    def _remembered(self) -> Path | None:
+        """The model "Use this model" chose, when its file is still there."""
+        text = keys.MODEL_PATH.read(self.ctx.settings)
+        if text and Path(text).is_file():
+            return Path(text)
+        if text:
+            self.ctx.status(f"The remembered model {text} is missing: using the default.", 15000)
+            log.warning("remembered model %s is missing; loading the default model", text)
+        return None
 
     def _no_model(self, message: str) -> None:
         self.predictor = None

@@ -20,26 +20,35 @@ Whether the predictor denoised its input first (``Predictor.set_denoiser``) is r
 every file's JSON description (``"denoised"``, ``"denoiser"``) and in the ``denoised``
 column of the summary (``true``/``false``).
 
-``summary.csv`` (or ``summary_2.csv``... when one exists and ``overwrite`` is off) lists
-every processed input; it is rewritten atomically every few seconds and at the end, also on
-cancel. Existing outputs are never replaced unless ``overwrite=True``: the input fails with
-a message naming the file.
+``summary.csv`` lists every processed input (with the scale decision: ``scale``,
+``resample_factor``, ``scale_reason``); it is rewritten atomically every few seconds, after
+every input that did not succeed and at the end, also on cancel. ``manifest.jsonl``
+records the settings, the model's hash and each input's outputs as they are written, so
+``resume=True`` (``--resume``) finishes a killed batch without redoing complete inputs. The
+output folder is checked and locked before any work (:mod:`~core.batch.folder`): a file,
+an unwritable or full folder, a folder another run holds, an earlier run with other
+settings or existing outputs are refused up front, each message naming the ``--resume`` or
+``--overwrite`` flag that applies.
 
 Modules: :mod:`~core.batch.inputs` (which files), :mod:`~core.batch.ground_truth` (their
 depth maps), :mod:`~core.batch.outputs` (the files written), :mod:`~core.batch.summary`
-(``summary.csv``), :mod:`~core.batch.runner` (the loop every batch shares, also
-``semdepth denoise``'s), :mod:`~core.batch.predict` (:func:`run_batch`),
-:mod:`~core.batch.items` (what it returns).
+(``summary.csv``), :mod:`~core.batch.manifest` (``manifest.jsonl``),
+:mod:`~core.batch.lock` (one run per folder), :mod:`~core.batch.folder` (the checks),
+:mod:`~core.batch.runner` (the loop every batch shares, also ``semdepth denoise``'s),
+:mod:`~core.batch.predict` (:func:`run_batch`), :mod:`~core.batch.items` (what it returns).
 """
 
+from core.batch.folder import OutputFolder, OutputFolderError, open_output_folder
 from core.batch.ground_truth import (
     GroundTruthMatch,
     find_ground_truth,
     forget_ground_truth_folders,
     match_ground_truth,
 )
-from core.batch.inputs import expand_inputs, is_image, iter_inputs
+from core.batch.inputs import expand_inputs, is_image, iter_inputs, scan_inputs
 from core.batch.items import BatchItem, BatchSummary
+from core.batch.lock import FolderBusyError, FolderLock
+from core.batch.manifest import MANIFEST_NAME, batch_settings, file_sha256, read_manifest
 from core.batch.outputs import (
     FORMATS,
     HOLE_COLUMNS,
@@ -47,10 +56,11 @@ from core.batch.outputs import (
     check_formats,
     planned_outputs,
     refuse_existing,
+    remove_outputs,
     write_holes_csv,
     write_outputs,
 )
-from core.batch.predict import run_batch
+from core.batch.predict import predictor_settings, run_batch
 from core.batch.runner import (
     CANCELLED_MESSAGE,
     ItemRecord,
@@ -71,29 +81,41 @@ __all__ = [
     "CANCELLED_MESSAGE",
     "FORMATS",
     "HOLE_COLUMNS",
+    "MANIFEST_NAME",
     "SUMMARY_COLUMNS",
     "BatchItem",
     "BatchSummary",
     "ColourPng",
+    "FolderBusyError",
+    "FolderLock",
     "GroundTruthMatch",
     "ItemRecord",
     "ItemsRun",
+    "OutputFolder",
+    "OutputFolderError",
     "StemNamer",
     "SummaryWriter",
+    "batch_settings",
     "capture_failure",
     "check_formats",
     "expand_inputs",
+    "file_sha256",
     "find_ground_truth",
     "forget_ground_truth_folders",
     "is_image",
     "iter_inputs",
     "match_ground_truth",
+    "open_output_folder",
     "planned_outputs",
+    "predictor_settings",
+    "read_manifest",
     "read_summary",
     "refuse_existing",
+    "remove_outputs",
     "result_stats",
     "run_batch",
     "run_items",
+    "scan_inputs",
     "summary_row",
     "write_holes_csv",
     "write_outputs",

@@ -5,14 +5,24 @@ all in one flat output folder; every file atomically):
   ``<stem>_uncertainty.tif`` beside it (format ``tiff``)
 - ``<stem>_depth.csv`` (format ``csv``), ``<stem>_depth.png`` colour-mapped with a colour
   bar (format ``png``), ``<stem>_depth8.png`` DACON 8-bit (format ``dacon``)
-- ``<stem>_holes.csv``: the per-hole table (field mode only)
+- ``<stem>_depth_below_top.tif`` (format ``tiff``) and ``.csv`` (format ``csv``): depth below
+  the local top surface, positive down, in nm or DU (its description says which and why);
+  ``<stem>_sigma.tif``: the calibrated sigma of the depth map (DU; only when the model card
+  is calibrated)
+- ``<stem>_report.html`` (format ``report``): the self-contained report of
+  :func:`core.report.write_report`
+- ``<stem>_holes.csv``: the per-hole metrology table, units in its column names
+  (:mod:`core.metrology.export`), in field and tiled modes; a result without a trust step
+  (built by hand) writes the detector's table (:data:`HOLE_COLUMNS`) in field mode
 
 Existing files are never replaced unless ``overwrite=True``: the writer refuses with an
-``OutputExistsError`` naming the file before writing anything.
+``OutputExistsError`` naming the file before writing anything. A set that fails half-way
+is removed again (:func:`remove_outputs`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,14 +35,18 @@ from core.conventions import output_name
 if TYPE_CHECKING:
     from core.inference import PredictionResult
 
-FORMATS = ("tiff", "csv", "png", "dacon")
+FORMATS = ("tiff", "csv", "png", "dacon", "report")
 #: Output kinds (keys of ``core.conventions.OUTPUT_SUFFIXES``) written for each format.
 FORMAT_KINDS: dict[str, tuple[str, ...]] = {
-    "tiff": ("depth_tiff", "uncertainty_tiff"),
-    "csv": ("depth_csv",),
+    "tiff": ("depth_tiff", "uncertainty_tiff", "depth_below_top_tiff", "sigma_tiff"),
+    "csv": ("depth_csv", "depth_below_top_csv"),
     "png": ("depth_png",),
     "dacon": ("depth8_png",),
+    "report": ("report_html",),
 }
+#: Kinds that need the prediction's trust step, or its calibrated sigma.
+TRUST_KINDS = frozenset({"depth_below_top_tiff", "depth_below_top_csv"})
+SIGMA_KINDS = frozenset({"sigma_tiff"})
 HOLE_COLUMNS = (
     "id",
     "row_px",
@@ -81,10 +95,23 @@ def check_formats(formats: Iterable[str]) -> tuple[str, ...]:
 
 
 def planned_outputs(
-    out_dir: Path, stem: str, formats: Sequence[str], *, holes: bool
+    out_dir: Path,
+    stem: str,
+    formats: Sequence[str],
+    *,
+    holes: bool,
+    trust: bool = False,
+    sigma: bool = False,
 ) -> dict[str, Path]:
-    """Where :func:`write_outputs` puts each file (kind -> path)."""
-    kinds = [k for f in FORMATS if f in formats for k in FORMAT_KINDS[f]]
+    """Where :func:`write_outputs` puts each file (kind -> path); ``trust``: the result
+    has a trust step (depth below top), ``sigma``: a calibrated sigma."""
+    kinds = [
+        k
+        for f in FORMATS
+        if f in formats
+        for k in FORMAT_KINDS[f]
+        if (trust or k not in TRUST_KINDS) and (sigma or k not in SIGMA_KINDS)
+    ]
     if holes:
         kinds.append("holes_csv")
     return {k: out_dir / output_name(stem, k) for k in kinds}
@@ -114,7 +141,9 @@ def write_outputs(
     file keeps DU values.
 
     All files are written atomically. Without ``overwrite``, if any target exists nothing
-    is written and ``OutputExistsError`` names the file.
+    is written and ``OutputExistsError`` names the file. When one file fails (a full
+    disk: :class:`~core.io.atomic.OutputWriteError` naming it and the OS reason), the
+    files this call already wrote are removed again, so no incomplete set is left.
     """
     from core import __version__
 
@@ -124,15 +153,41 @@ def write_outputs(
     fmts = check_formats(formats)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    plan = planned_outputs(out, stem, fmts, holes=result.holes is not None)
+    plan = planned_outputs(
+        out,
+        stem,
+        fmts,
+        holes=_has_hole_table(result),
+        trust=result.trust is not None,
+        sigma=result.sigma is not None,
+    )
     if not overwrite:
         refuse_existing(plan.values())
     desc = result.description()
     desc["product_version"] = __version__
-    return {
-        kind: _write_kind(kind, path, result, desc, overwrite=overwrite, colour=colour)
-        for kind, path in plan.items()
-    }
+    written: dict[str, Path] = {}
+    try:
+        for kind, path in plan.items():
+            written[kind] = _write_kind(
+                kind, path, result, desc, overwrite=overwrite, colour=colour
+            )
+    except BaseException:
+        remove_outputs(written.values())
+        raise
+    return written
+
+
+def remove_outputs(paths: Iterable[Path]) -> None:
+    """Delete ``paths`` (files of an incomplete output set); missing ones are fine."""
+    for p in paths:
+        with contextlib.suppress(OSError):
+            p.unlink()
+
+
+def _has_hole_table(result: PredictionResult) -> bool:
+    if result.trust is None:
+        return result.holes is not None
+    return result.mode != "crop" and result.trust.holes is not None
 
 
 def _write_kind(
@@ -174,7 +229,15 @@ def _write_kind(
     if kind == "depth8_png":
         return write_depth_png(path, result.depth, overwrite=overwrite)
     if kind == "holes_csv":
+        if result.trust is not None and result.trust.holes is not None:
+            from core.metrology.export import write_holes_table
+
+            return write_holes_table(path, result.trust.holes, overwrite=overwrite)
         return write_holes_csv(path, result, overwrite=overwrite)
+    if kind in TRUST_KINDS or kind in SIGMA_KINDS or kind == "report_html":
+        from core.batch.trust_outputs import write_trust_kind
+
+        return write_trust_kind(kind, path, result, desc, overwrite=overwrite)
     raise ValueError(f"unknown output kind {kind!r}")
 
 

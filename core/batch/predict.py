@@ -1,25 +1,32 @@
 """The prediction batch: :func:`run_batch` predicts every input with a
 :class:`~core.inference.Predictor`, compares it with its ground truth when there is one,
-writes its outputs (:mod:`core.batch.outputs`) and a row of ``summary.csv``
-(:mod:`core.batch.summary`), through the shared loop (:func:`core.batch.runner.run_items`).
+writes its outputs (:mod:`core.batch.outputs`), a row of ``summary.csv``
+(:mod:`core.batch.summary`) and a line of ``manifest.jsonl`` (:mod:`core.batch.manifest`),
+through the shared loop (:func:`core.batch.runner.run_items`), in an output folder checked
+and locked first (:mod:`core.batch.folder`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from core.batch.folder import SUMMARY_NAME, OutputFolder, open_output_folder
 from core.batch.ground_truth import forget_ground_truth_folders, match_ground_truth
-from core.batch.inputs import expand_inputs
+from core.batch.inputs import scan_inputs
 from core.batch.items import BatchItem, BatchSummary
-from core.batch.outputs import check_formats, planned_outputs, refuse_existing, write_outputs
+from core.batch.manifest import ManifestWriter, batch_settings, file_sha256, source_key
+from core.batch.outputs import check_formats, write_outputs
 from core.batch.runner import capture_failure, run_items
-from core.batch.summary import SummaryWriter, result_stats
+from core.batch.summary import SummaryWriter, result_stats, scale_stats, summary_row
+from core.batch.trust_stats import truth_stats
 from core.conventions import StemNamer
-from core.progress import CancelToken, ProgressCallback
+from core.progress import CancelToken, ItemProgress, ProgressCallback
 
 if TYPE_CHECKING:
     from core.inference import Predictor
@@ -32,37 +39,77 @@ class _Job:
     """The settings every input of one batch shares."""
 
     predictor: Predictor
-    out_dir: Path | None
+    folder: OutputFolder | None
     formats: tuple[str, ...]
     gt_dir: str | Path | None
     mode: str
     tta: bool
-    overwrite: bool
+    scale_policy: Any
     cancel: CancelToken | None
+    progress: ProgressCallback | None
+    problems: dict[Path, str]
+    total: int
+
+
+def _resumed(job: _Job, index: int, path: Path, stem: str) -> BatchItem | None:
+    """The item of an input an earlier run completed (``--resume``), or None."""
+    folder = job.folder
+    entry = folder.complete.get(source_key(path)) if folder is not None else None
+    if folder is None or entry is None:
+        return None
+    item = BatchItem(index, path, "done", None, None, None, None, {}, 0.0)
+    item.outputs = {k: folder.path / n for k, n in entry.outputs.items()}
+    item.resumed, item.stored_row = True, entry.row
+    item.notes.append("complete from an earlier run (resumed)")
+    return item
 
 
 def _process(job: _Job, index: int, path: Path, stem: str) -> BatchItem:
     """Predict one input and write its outputs; a failure becomes the item's error."""
+    from core.inference import ScaleSkipped
+
+    done = _resumed(job, index, path, stem)
+    if done is not None:
+        return done
     item = BatchItem(index, path, "failed", None, None, None, None, {}, 0.0)
-    out_dir, cancel = job.out_dir, job.cancel
+    folder, cancel = job.folder, job.cancel
+    inner = ItemProgress(job.progress, index, job.total, path.name)
     with capture_failure(item, path, log):
-        if out_dir is not None and not job.overwrite:
-            refuse_existing(planned_outputs(out_dir, stem, job.formats, holes=False).values())
-        result = job.predictor.predict(path, mode=job.mode, tta=job.tta, cancel=cancel)
+        if path in job.problems:
+            raise OSError(job.problems[path])
+        try:
+            result = job.predictor.predict(
+                path,
+                mode=job.mode,
+                tta=job.tta,
+                scale_policy=job.scale_policy,
+                progress=inner,
+                cancel=cancel,
+            )
+        except ScaleSkipped as exc:
+            item.status, item.error = "skipped", str(exc)
+            item.stats = scale_stats(exc.decision.record())
+            return item
         item.result = result
         item.stats = result_stats(result)
         item.notes.extend(result.notes)
         truth = match_ground_truth(path, result.depth, job.gt_dir)
         item.ground_truth_path, item.ground_truth, item.rmse = truth.path, truth.depth, truth.rmse
         item.notes.extend(truth.notes)
-        if out_dir is not None:
+        if truth.depth is not None:
+            item.stats.update(truth_stats(result, truth.depth))
+        if result.in_domain is False:
+            log.warning("%s: out of domain: %s", path, "; ".join(result.domain_reasons))
+        if folder is not None:
             if cancel is not None:
                 cancel.raise_if_cancelled()
+            # the folder is ours (checked and locked): a resumed or overwriting run
+            # replaces the partial sets an earlier run left
             item.outputs = write_outputs(
-                result, out_dir, formats=job.formats, stem=stem, overwrite=job.overwrite
+                result, folder.path, formats=job.formats, stem=stem, overwrite=True
             )
         item.status = "done"
-    if item.status == "cancelled":
+    if item.status in ("cancelled", "skipped"):
         item.result = None
     return item
 
@@ -72,48 +119,172 @@ def _drop_arrays(item: BatchItem) -> None:
     item.ground_truth = None
 
 
+class _Records:
+    """``summary.csv`` and ``manifest.jsonl`` kept together: the manifest line of an item
+    is written at once (a killed run loses nothing it finished), the summary now and then
+    and whenever an item did not succeed."""
+
+    def __init__(self, folder: OutputFolder, namer: Callable[[Path], str]) -> None:
+        self.summary = SummaryWriter(folder.path, overwrite=True)
+        self.manifest = ManifestWriter(folder.path)
+        self.path = self.summary.path
+        self._stem = namer
+
+    def add(self, item: BatchItem) -> None:
+        row = summary_row(item)
+        if not item.resumed and item.status != "cancelled":
+            self.manifest.item(item.source, self._stem(item.source), item.status, item.outputs, row)
+        self.summary.add(item)
+        if item.status not in ("done", "cancelled"):
+            self.summary.flush()
+
+    def flush(self) -> None:
+        self.summary.flush()
+
+
+def predictor_settings(
+    predictor: Predictor, formats: Sequence[str], mode: str, tta: bool, scale_policy: Any
+) -> dict[str, Any]:
+    """The manifest settings of a batch run by ``predictor`` (model and denoiser hashed
+    from their files when known)."""
+    from core.inference import ScalePolicy
+    from core.inference.fastpath import model_fingerprint
+
+    def digest(model: Any, source: Path | None, card: Any = None) -> str:
+        if source is not None:
+            card_file = source.with_suffix(".json")
+            return file_sha256(source, *([card_file] if card_file.is_file() else []))
+        text = model_fingerprint(model) + json.dumps(card, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    denoiser = predictor.denoiser
+    return batch_settings(
+        model_sha256=digest(predictor.model, predictor.source, predictor.card),
+        denoiser_sha256=None
+        if denoiser is None
+        else digest(denoiser.net, predictor.denoiser_source, denoiser.model_id),
+        formats=formats,
+        mode=mode,
+        tta=tta,
+        scale_policy=ScalePolicy.named(scale_policy or predictor.scale_policy).settings(),
+        fast_path=predictor.fast_path_requested,
+    )
+
+
 def run_batch(
     inputs: Sequence[str | Path],
     predictor: Predictor,
-    out_dir: Path | str | None,
+    out_dir: Path | str | OutputFolder | None,
     *,
     formats: Sequence[str] = ("tiff", "csv", "png"),
     gt_dir: str | Path | None = None,
     mode: str = "auto",
     overwrite: bool = False,
+    resume: bool = False,
     keep_results: bool = False,
     tta: bool = True,
+    scale_policy: Any = None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     on_item: Callable[[BatchItem], None] | None = None,
 ) -> BatchSummary:
     """Predict every input and write its outputs; never raises for a bad input.
 
-    ``out_dir=None``: compute only (the GUI's interactive open), write nothing.
-    ``keep_results=False`` drops each item's arrays after ``on_item`` so memory stays flat
-    over large batches. ``progress`` gets one report per input; ``cancel`` stops after the
-    current input (or inside it: that input is then ``cancelled`` and writes nothing).
-    Raises only for bad arguments (unknown format or mode).
+    ``out_dir=None``: compute only (the GUI's interactive open), write nothing. A folder
+    (path) is checked and locked first (:func:`~core.batch.folder.open_output_folder`:
+    :class:`~core.batch.folder.OutputFolderError` or
+    :class:`~core.batch.lock.FolderBusyError` before any work) and released at the end;
+    an :class:`~core.batch.folder.OutputFolder` already opened (the CLI opens it before
+    loading the model) is used as it is and left open. ``resume``: inputs an earlier run
+    with the same settings completed are not predicted again; ``overwrite``: replace an
+    earlier run's outputs. ``scale_policy``: see :mod:`core.inference.scale` (default: the
+    predictor's). ``keep_results=False`` drops each item's arrays after ``on_item`` so
+    memory stays flat over large batches. ``progress`` gets one report per input and,
+    inside each, reports whose ``inner`` is the tiles or holes done (with ``eta_s``);
+    ``cancel`` stops after the current input (or inside it: that input is then
+    ``cancelled`` and writes nothing); ``cancel.skip_current()`` abandons only the input
+    being predicted (``skipped``). Raises only for bad arguments (unknown format or mode)
+    and an output folder that cannot take the batch.
     """
     from core.inference import MODES
 
     fmts = check_formats(formats)
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-    out = Path(out_dir) if out_dir is not None else None
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-    paths = expand_inputs(inputs, exclude=[out] if out is not None else [])
+    exclude = (
+        [] if out_dir is None else [out_dir.path if isinstance(out_dir, OutputFolder) else out_dir]
+    )
+    paths, problems = scan_inputs(inputs, exclude=exclude)
+    folder = out_dir if isinstance(out_dir, OutputFolder) else None
+    if out_dir is not None and not isinstance(out_dir, OutputFolder):
+        settings = predictor_settings(predictor, fmts, mode, tta, scale_policy)
+        folder = open_output_folder(
+            out_dir, settings, paths, fmts, resume=resume, overwrite=overwrite
+        )
+    job = _Job(
+        predictor, folder, fmts, gt_dir, mode, tta, scale_policy, cancel, progress, problems,
+        len(paths),
+    )  # fmt: skip
+    try:
+        return _run(job, paths, keep_results, on_item)
+    finally:
+        if folder is not None and not isinstance(out_dir, OutputFolder):
+            folder.close()
+
+
+def _run(
+    job: _Job,
+    paths: list[Path],
+    keep_results: bool,
+    on_item: Callable[[BatchItem], None] | None,
+) -> BatchSummary:
     forget_ground_truth_folders()
-    namer = StemNamer(paths)
-    job = _Job(predictor, out, fmts, gt_dir, mode, tta, overwrite, cancel)
+    folder, predictor = job.folder, job.predictor
+    namer = folder.namer if folder is not None else StemNamer(paths)
+    stems = {p: namer(p) for p in paths}
+    records = None
+    if folder is not None:
+        info = {"fast_path_used": predictor.fast_path, "device": str(predictor.device)}
+        try:
+            records = _Records(folder, stems.__getitem__)
+            records.manifest.start(
+                folder.settings, paths, fresh=folder.fresh, resumed=not folder.fresh, info=info
+            )
+        except OSError as exc:  # the folder filled up since it was checked
+            return BatchSummary([], 0, 0, False, None, stopped=str(exc))
     run = run_items(
         paths,
-        lambda index, path: _process(job, index, path, namer(path)),
-        progress=progress,
-        cancel=cancel,
+        lambda index, path: _process(job, index, path, stems[path]),
+        progress=job.progress,
+        cancel=job.cancel,
         on_item=on_item,
         release=None if keep_results else _drop_arrays,
-        writer=SummaryWriter(out, overwrite=overwrite) if out is not None else None,
+        writer=records,
     )
-    return BatchSummary(run.items, run.n_done, run.n_failed, run.cancelled, run.summary_csv)
+    if folder is not None and "report" in job.formats and run.items:
+        from core.batch.trust_stats import batch_report_row, free_name
+        from core.conventions import BATCH_REPORT_NAME
+        from core.report import write_batch_report
+
+        replace = folder.overwrite or not folder.fresh
+        write_batch_report(
+            [batch_report_row(item) for item in run.items],
+            free_name(folder.path / BATCH_REPORT_NAME, overwrite=replace),
+            title=f"Batch report: {len(run.items)} input(s), model {predictor.model_id}",
+            overwrite=replace,
+        )
+    summary = BatchSummary(
+        run.items,
+        run.n_done,
+        run.n_failed,
+        run.cancelled,
+        run.summary_csv,
+        n_skipped=run.n_skipped,
+        n_resumed=sum(1 for i in run.items if i.resumed),
+        stopped=run.stopped,
+        warnings=list(folder.warnings) if folder is not None else [],
+    )
+    return summary
+
+
+__all__ = ["SUMMARY_NAME", "predictor_settings", "run_batch"]

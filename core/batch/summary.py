@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from core.batch.items import BatchItem
+from core.batch.trust_stats import TRUST_COLUMNS, fmt_trust, trust_stats
 
 if TYPE_CHECKING:
     from core.inference import PredictionResult
@@ -29,6 +30,8 @@ SUMMARY_COLUMNS = (
     "rows",
     "cols",
     "pixel_size_nm",
+    "scale",
+    "resample_factor",
     "mode",
     "fast_path",
     "denoised",
@@ -41,7 +44,9 @@ SUMMARY_COLUMNS = (
     "ground_truth",
     "seconds",
     "outputs",
+    "scale_reason",
     "notes",
+    *TRUST_COLUMNS,
 )
 
 
@@ -53,6 +58,7 @@ def result_stats(result: PredictionResult) -> dict[str, Any]:
         "rows": int(d.shape[0]),
         "cols": int(d.shape[1]),
         "pixel_size_nm": result.sem.pixel_size_nm,
+        **scale_stats(result.settings.get("scale")),
         "mode": result.mode,
         "fast_path": result.fast_path,
         "denoised": result.denoised is not None,
@@ -61,6 +67,19 @@ def result_stats(result: PredictionResult) -> dict[str, Any]:
         "min_depth": float(np.min(d)),
         "max_depth": float(np.max(d)),
         "mean_uncertainty": float(np.mean(result.uncertainty)),
+        **trust_stats(result),
+    }
+
+
+def scale_stats(scale: Any) -> dict[str, Any]:
+    """The summary's scale columns from a scale decision record (``settings["scale"]``,
+    :meth:`~core.inference.ScaleDecision.record`)."""
+    if not isinstance(scale, dict):
+        return {}
+    return {
+        "scale": scale.get("action"),
+        "resample_factor": scale.get("factor"),
+        "scale_reason": scale.get("reason"),
     }
 
 
@@ -73,7 +92,10 @@ def _fmt(v: Any, digits: int = 4) -> str:
 
 
 def summary_row(item: BatchItem) -> list[str]:
-    """One prediction's row, a string per :data:`SUMMARY_COLUMNS` entry."""
+    """One prediction's row, a string per :data:`SUMMARY_COLUMNS` entry (the row an
+    earlier run stored for a resumed item, ``item.stored_row``, as it was)."""
+    if item.stored_row is not None and len(item.stored_row) == len(SUMMARY_COLUMNS):
+        return list(item.stored_row)
     s = item.stats
     return [
         str(item.source),
@@ -82,6 +104,8 @@ def summary_row(item: BatchItem) -> list[str]:
         _fmt(s.get("rows")),
         _fmt(s.get("cols")),
         _fmt(s.get("pixel_size_nm"), 6),
+        _fmt(s.get("scale")),
+        _fmt(s.get("resample_factor"), 4),
         _fmt(s.get("mode")),
         _fmt(s.get("fast_path")),
         "" if s.get("denoised") is None else str(bool(s["denoised"])).lower(),
@@ -94,7 +118,9 @@ def summary_row(item: BatchItem) -> list[str]:
         str(item.ground_truth_path) if item.ground_truth_path else "",
         f"{item.seconds:.3f}",
         ";".join(p.name for p in item.outputs.values()),
+        _fmt(s.get("scale_reason")),
         " | ".join(item.notes),
+        *fmt_trust(s),
     ]
 
 

@@ -26,8 +26,16 @@ SUBCOMMANDS: dict[str, tuple[str, ...]] = {
     "train": ("core.cli.train", "train a depth model from a preset or TOML config"),
     "evaluate": ("core.cli.evaluate", "evaluate a model on a labelled data set"),
     "predict": ("core.cli.predict", "predict depth maps for SEM files and folders"),
+    "calibrate": (
+        "core.cli.calibrate",
+        "calibrate a depth model to your SEM: its images and optional reference depths",
+    ),
     "info": ("core.cli.info", "read SEM files and print their size, pixel size and metadata"),
     "self-test": ("core.cli.selftest", "check the installation: default model, a sample, TIFF/CSV"),
+    "fit-trust": (
+        "core.cli.fit_trust",
+        "fit a model's domain check and uncertainty calibration on held-out labelled images",
+    ),
     "denoise-train": (
         "core.cli.denoise",
         "train a Noise2Self denoiser on noisy SEM images (no labels needed)",
@@ -42,8 +50,10 @@ SUBCOMMANDS: dict[str, tuple[str, ...]] = {
 
 # Literal imports for type checkers and readers.
 if TYPE_CHECKING:  # pragma: no cover
+    import core.cli.calibrate
     import core.cli.denoise
     import core.cli.evaluate
+    import core.cli.fit_trust
     import core.cli.info
     import core.cli.predict
     import core.cli.selftest

@@ -1,9 +1,14 @@
 """``semdepth predict``: depth maps for SEM files, folders and globs.
 
-Exit codes: 0 every input succeeded, 1 some failed (see summary.csv), 2 bad arguments
-(no inputs, unknown format, missing or unusable model, a ``--denoise`` file that is not a
-denoiser checkpoint), 130 cancelled with Ctrl+C (the files written so far are complete and
-the summary lists them).
+Exit codes: 0 every input succeeded (inputs skipped by ``--scale-policy skip`` are not
+failures); 1 some failed (see summary.csv), or the batch stopped early because the summary
+could not be written (a full disk); 2 bad arguments or an output folder that cannot take
+the batch, found before the model is loaded (no inputs, unknown format, missing or
+unusable model, a ``--denoise`` file that is not a denoiser checkpoint, ``--out`` a file,
+unwritable, full, in use by another run, or holding an earlier run without ``--resume`` /
+``--overwrite``); 130 cancelled with Ctrl+C, 143 stopped by SIGTERM (in both cases the
+file being predicted writes nothing, the files written so far are complete and the
+summary lists them).
 
 ``--denoise MODEL`` denoises each SEM image with a Noise2Self denoiser before the depth
 model; the outputs' JSON descriptions and summary.csv record it (``denoised``).
@@ -16,11 +21,13 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from core.cli.support import bar_progress, finish_batch, progress_bar, sigint_cancels
 from core.progress import CancelToken, ProgressCallback
 
 FAST_PATH_CHOICES = ("auto", "fp32", "channels-last", "bf16", "onnx", "compile")
+SCALE_POLICY_CHOICES = ("auto", "model", "native", "skip")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,8 +36,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--format",
         default="tiff,csv,png",
-        help="comma-separated outputs: tiff (depth + uncertainty, float32), csv, "
-        "png (colour map with a colour bar), dacon (8-bit PNG) [tiff,csv,png]",
+        help="comma-separated outputs: tiff (depth, depth below top, uncertainty, "
+        "calibrated sigma; float32), csv (depth, depth below top), png (colour map with a "
+        "colour bar), dacon (8-bit PNG), report (self-contained HTML per image and "
+        "report.html per batch) [tiff,csv,png]",
     )
     p.add_argument(
         "--model",
@@ -49,13 +58,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|mps [auto]")
     p.add_argument("--mode", default="auto", choices=("auto", "crop", "field", "tiled"))
     p.add_argument(
+        "--scale-policy",
+        default="auto",
+        choices=SCALE_POLICY_CHOICES,
+        help="when an image's pixel size differs from the model's: auto = resample within "
+        "0.25-4x and 16 Mpx, else predict at native scale with an out-of-domain note; "
+        "model = resample within 1/8-8x and 64 Mpx; native = never resample; skip = like "
+        "auto, but skip the images auto would predict out of domain [auto]",
+    )
+    p.add_argument(
         "--fast-path",
         default="auto",
         help=f"{'|'.join(FAST_PATH_CHOICES)} [auto: the card's, else bf16 where the CPU "
         "has it, else channels-last]",
     )
     p.add_argument("--gt", type=Path, default=None, metavar="DIR", help="ground-truth folder")
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="finish an earlier run into the same --out (same model and settings): "
+        "complete inputs are kept, the rest predicted",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace an earlier run's outputs in --out"
+    )
     p.add_argument("--no-tta", action="store_true", help="no flips (4x faster, no uncertainty)")
     p.add_argument("--samples", action="store_true", help="add the bundled sample images")
     p.add_argument(
@@ -68,45 +94,121 @@ def _err(msg: str) -> None:
     print(f"semdepth predict: {msg}", file=sys.stderr)
 
 
-def run(args: argparse.Namespace) -> int:
-    from core.batch import check_formats, expand_inputs, run_batch
-    from core.inference import Predictor
+def _check_arguments(args: argparse.Namespace) -> tuple[tuple[str, ...], str, list[Any]] | str:
+    """(formats, fast path, inputs) or the message of the first bad argument."""
+    from core.batch import check_formats
     from core.inference.fastpath import normalize_fast_path
-    from core.resources import default_model_path, sample_images
+    from core.resources import sample_images
 
     try:
         formats = check_formats(f for f in str(args.format).split(",") if f.strip())
         fast_path = normalize_fast_path(args.fast_path)
     except ValueError as exc:
-        _err(str(exc))
-        return 2
+        return str(exc)
     if not formats:
-        _err("no output format given (--format tiff,csv,png)")
-        return 2
+        return "no output format given (--format tiff,csv,png)"
     if args.out is None:
-        _err("--out DIR is required")
-        return 2
-    inputs: list[str | Path] = list(args.inputs)
+        return "--out DIR is required"
+    if args.resume and args.overwrite:
+        return "--resume and --overwrite exclude each other"
+    inputs: list[Any] = list(args.inputs)
     if args.samples:
         try:
             inputs.extend(sample_images())
         except OSError as exc:
-            _err(f"bundled samples not found: {exc}")
-            return 2
+            return f"bundled samples not found: {exc}"
     if not inputs:
-        _err("no inputs: give SEM files, folders or globs (or --samples)")
-        return 2
+        return "no inputs: give SEM files, folders or globs (or --samples)"
     if args.gt is not None and not Path(args.gt).is_dir():
-        _err(f"--gt {args.gt}: not a folder")
-        return 2
+        return f"--gt {args.gt}: not a folder"
     if args.batch_size is not None and args.batch_size < 1:
-        _err("--batch-size must be >= 1")
+        return "--batch-size must be >= 1"
+    return formats, fast_path, inputs
+
+
+def _settings(args: argparse.Namespace, model_path: Path, formats: Any, fast_path: str) -> Any:
+    """The manifest settings, from the files alone (the model is not loaded yet)."""
+    from core.batch import batch_settings, file_sha256
+    from core.inference import ScalePolicy
+    from core.inference.inputs import checkpoint_file
+
+    def digest(path: Path, what: str) -> str:
+        weights = checkpoint_file(path, what)
+        card = weights.with_suffix(".json")
+        return file_sha256(weights, *([card] if card.is_file() else []))
+
+    return batch_settings(
+        model_sha256=digest(model_path, "model"),
+        denoiser_sha256=None if args.denoise is None else digest(Path(args.denoise), "denoiser"),
+        formats=formats,
+        mode=args.mode,
+        tta=not args.no_tta,
+        scale_policy=ScalePolicy.named(args.scale_policy).settings(),
+        fast_path=fast_path,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from core.batch import (
+        FolderBusyError,
+        OutputFolderError,
+        open_output_folder,
+        scan_inputs,
+    )
+    from core.inference.inputs import check_depth_model, checkpoint_file
+    from core.models import inspect_checkpoint
+    from core.resources import default_model_path
+
+    checked = _check_arguments(args)
+    if isinstance(checked, str):
+        _err(checked)
         return 2
+    formats, fast_path, inputs = checked
     model_path = Path(args.model) if args.model is not None else default_model_path()
     if not model_path.exists():
         hint = "" if args.model is not None else " (the bundled default model is missing)"
         _err(f"model not found: {model_path}{hint}; pass --model PATH.safetensors")
         return 2
+    try:  # every refusal of a model file comes before anything is allocated or written
+        model_path = check_depth_model(model_path)
+        if args.denoise is not None:
+            inspect_checkpoint(checkpoint_file(Path(args.denoise), "denoiser"))
+    except ValueError as exc:  # CheckpointError
+        _err(f"--denoise: {exc}" if args.denoise and str(args.denoise) in str(exc) else str(exc))
+        return 2
+    out_dir = Path(args.out)
+    paths, _problems = scan_inputs(inputs, exclude=[out_dir])
+    if not paths:
+        _err("no SEM images found in the inputs: " + ", ".join(str(i) for i in inputs))
+        return 2
+    try:  # the output folder first: its faults are found before the model is loaded
+        settings = _settings(args, model_path, formats, fast_path)
+        folder = open_output_folder(
+            out_dir, settings, paths, formats, resume=args.resume, overwrite=args.overwrite
+        )
+    except (OutputFolderError, FolderBusyError, ValueError, OSError) as exc:
+        _err(str(exc))
+        return 2
+    with folder:
+        for line in folder.warnings:
+            _err(f"warning: {line}")
+        if folder.removed_temps:
+            _err(f"removed {len(folder.removed_temps)} temporary file(s) a killed run left")
+        return _predict(args, folder, inputs, len(paths), formats, fast_path, model_path)
+
+
+def _predict(
+    args: argparse.Namespace,
+    folder: Any,
+    inputs: list[Any],
+    n_inputs: int,
+    formats: Any,
+    fast_path: str,
+    model_path: Path,
+) -> int:
+    from core.batch import run_batch
+    from core.inference import Predictor
+
     try:
         predictor = Predictor.from_checkpoint(
             model_path, device=args.device, fast_path=fast_path, batch_size=args.batch_size
@@ -120,35 +222,38 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:  # CheckpointError: missing, or not a denoiser checkpoint
             _err(f"--denoise: {exc}")
             return 2
-    out_dir = Path(args.out)
-    paths = expand_inputs(inputs, exclude=[out_dir])
-    if not paths:
-        _err("no SEM images found in the inputs: " + ", ".join(str(i) for i in inputs))
-        return 2
+    n_done = len(folder.complete)
     print(
         f"model {predictor.model_id} ({model_path}); device {predictor.device}; "
-        f"fast path {predictor.fast_path}; mode {args.mode}; "
+        f"fast path {predictor.fast_path}; mode {args.mode}; scale policy {args.scale_policy}; "
         f"TTA {'off' if args.no_tta else 'on'}; "
         f"denoise {predictor.denoiser.model_id if predictor.denoiser else 'off'}; "
-        f"{len(paths)} input(s) -> {out_dir}",
+        f"{n_inputs} input(s)"
+        f"{f', {n_done} already complete' if n_done else ''} -> {folder.path}",
         file=sys.stderr,
     )
-
     token = CancelToken()
-    with _progress(len(paths), quiet=args.quiet) as progress, sigint_cancels(token, "predict"):
+    with _progress(n_inputs, quiet=args.quiet) as progress, sigint_cancels(token, "predict"):
         summary = run_batch(
-            paths,
+            inputs,
             predictor,
-            out_dir,
+            folder,
             formats=formats,
             gt_dir=args.gt,
             mode=args.mode,
-            overwrite=args.overwrite,
             tta=not args.no_tta,
+            scale_policy=args.scale_policy,
             progress=progress,
             cancel=token,
         )
-    return finish_batch(summary)
+    flagged = [i for i in summary.items if i.stats.get("in_domain") is False]
+    if flagged:
+        print(
+            f"warning: {len(flagged)} of {len(summary.items)} image(s) out of the model's "
+            "domain: their numbers are not to be signed off (summary.csv: domain_reasons)",
+            file=sys.stderr,
+        )
+    return finish_batch(summary, token)
 
 
 @contextmanager

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from core.data.augment import flip_batch, random_flip_pair
+from core.data.augment import flip_batch, jitter_intensity, random_flip_pair
 from core.data.records import DatasetError, SampleRecord
 from core.io import SemReadError, read_depth, read_sem
 from core.progress import CancelToken, ProgressCallback, report
@@ -60,7 +60,9 @@ class DepthDataset(Dataset[dict[str, Any]]):
     "average_depth": float}``; a missing case/bucket is ``""``, a missing shot ``-1``, a
     missing average depth NaN (so the default collate works).
 
-    ``augment=True`` applies the same random horizontal/vertical flips to SEM and depth.
+    ``augment=True`` applies the same random horizontal/vertical flips to SEM and depth;
+    ``intensity_augment=True`` makes :meth:`batch` change each SEM image's gamma, gain,
+    offset, blur and noise at random (:func:`~core.data.augment.jitter_intensity`).
     """
 
     def __init__(
@@ -68,6 +70,7 @@ class DepthDataset(Dataset[dict[str, Any]]):
         records: Sequence[SampleRecord],
         *,
         augment: bool = False,
+        intensity_augment: bool = False,
         preload: bool = True,
         workers: int | None = None,
         progress: ProgressCallback | None = None,
@@ -77,6 +80,7 @@ class DepthDataset(Dataset[dict[str, Any]]):
         if not self.records:
             raise DatasetError("DepthDataset: no records")
         self.augment = augment
+        self.intensity_augment = intensity_augment
         self.preload = preload
         self.sem_array: np.ndarray | None = None
         self.depth_array: np.ndarray | None = None
@@ -224,7 +228,8 @@ class DepthDataset(Dataset[dict[str, Any]]):
         """A whole batch sliced from the preloaded arrays (no per-item Python work):
         ``{"sem": (B,1,H,W) float32 0..1, "depth": (B,1,H,W) float32 DU, "index": (B,)}``;
         ``depth`` only when every chosen record is labelled. Flips per sample when
-        ``augment`` (default: the data set's setting)."""
+        ``augment`` (default: the data set's setting), then random intensity changes when
+        the data set has ``intensity_augment`` unless ``augment=False``."""
         if self.sem_array is None or self.depth_array is None:
             raise RuntimeError("DepthDataset.batch needs preload=True")
         idx = torch.as_tensor(np.asarray(indices, dtype=np.int64))
@@ -235,9 +240,11 @@ class DepthDataset(Dataset[dict[str, Any]]):
         depth: torch.Tensor | None = None
         if len(rows) and np.all(rows >= 0):
             depth = torch.from_numpy(self.depth_array[rows]).unsqueeze(1).float()
-        if augment if augment is not None else self.augment:
+        if self.augment if augment is None else augment:
             flips = torch.randint(0, 2, (2, len(idx)), generator=generator).bool()
             sem, depth = flip_batch(sem, depth, flips[0], flips[1])
+        if self.intensity_augment and augment is not False:
+            sem = jitter_intensity(sem, generator)
         out = {"sem": sem.contiguous(), "index": idx}
         if depth is not None:
             out["depth"] = depth.contiguous()

@@ -3,7 +3,10 @@ and bucket, the worst images), its JSON form (``semdepth evaluate --json``) and 
 
 Every RMSE is in depth units (DU, the 0-255 scale) and says how it was averaged:
 ``rmse_per_image`` is the RMSE of each image, then the mean over images (the DACON
-metric); ``rmse_pooled`` is one RMSE over every pixel of every image.
+metric); ``rmse_pooled`` is one RMSE over every pixel of every image;
+``rmse_offset_free_per_image`` removes each image's mean error first (the top-surface
+level no top-down image reveals), then averages over images: the error of the depth
+relative to the image's own level.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class EvalReport:
     shots_averaged: GroupMetrics | None = None
     images: list[ImageResult] = field(default_factory=list, repr=False)
     info: dict[str, Any] = field(default_factory=dict)
+    rmse_offset_free_per_image: float = float("nan")
 
     def to_dict(self, *, include_images: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -36,6 +40,7 @@ class EvalReport:
             "n_images": self.n_images,
             "rmse_per_image": self.rmse_per_image,
             "rmse_pooled": self.rmse_pooled,
+            "rmse_offset_free_per_image": self.rmse_offset_free_per_image,
             "mae": self.mae,
             "per_case": {k: asdict(v) for k, v in self.per_case.items()},
             "per_bucket": {k: asdict(v) for k, v in self.per_bucket.items()},
@@ -54,6 +59,8 @@ class EvalReport:
             f"RMSE per image (mean): {self.rmse_per_image:.4f} DU",
             f"RMSE pooled:           {self.rmse_pooled:.4f} DU",
             f"MAE:                   {self.mae:.4f} DU",
+            f"RMSE offset-free (per image, mean error removed): "
+            f"{self.rmse_offset_free_per_image:.4f} DU",
         ]
         if self.shots_averaged is not None:
             s = self.shots_averaged
@@ -63,11 +70,11 @@ class EvalReport:
             )
         for title, table in (("case", self.per_case), ("bucket", self.per_bucket)):
             if len(table) > 1 or (table and "-" not in table):
-                lines.append(f"per {title}:  n  RMSE/image  RMSE pooled  MAE")
+                lines.append(f"per {title}:  n  RMSE/image  RMSE pooled  MAE  offset-free")
                 for k, g in table.items():
                     lines.append(
                         f"  {k:<12} {g.n_images:>5}  {g.rmse_per_image:9.4f}  "
-                        f"{g.rmse_pooled:10.4f}  {g.mae:7.4f}"
+                        f"{g.rmse_pooled:10.4f}  {g.mae:7.4f}  {g.rmse_offset_free_per_image:9.4f}"
                     )
         if self.worst:
             lines.append(f"worst {len(self.worst)} images (RMSE DU):")
@@ -101,4 +108,5 @@ def report_from(
         shots_averaged=shots_averaged,
         images=list(acc.images),
         info=dict(info or {}),
+        rmse_offset_free_per_image=s.rmse_offset_free_per_image,
     )

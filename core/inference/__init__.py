@@ -9,7 +9,8 @@ See ``docs/inference.md``. Public API::
 Modules: :mod:`~core.inference.predictor` (the :class:`Predictor`: orchestration),
 :mod:`~core.inference.inputs` (the image and its second shot),
 :mod:`~core.inference.denoising` (the optional Noise2Self step),
-:mod:`~core.inference.resample` (the model's pixel size), :mod:`~core.inference.modes`
+:mod:`~core.inference.scale` (the scale policy: resample, native or skip),
+:mod:`~core.inference.resample` (to the model's pixel size and back), :mod:`~core.inference.modes`
 (crop/field/tiled: choice and runners), :mod:`~core.inference.holes` (hole detection),
 :mod:`~core.inference.stitch` (windows, tiles and their blending),
 :mod:`~core.inference.tta` (test-time augmentation), :mod:`~core.inference.fastpath`
@@ -24,16 +25,21 @@ from core.inference.inputs import find_second_shot
 from core.inference.modes import MODES, NoHolesFoundError
 from core.inference.predictor import Predictor
 from core.inference.result import HoleRecord, PredictionResult
+from core.inference.scale import SCALE_POLICIES, ScaleDecision, ScalePolicy, ScaleSkipped
 from core.inference.tta import tta_kind_for
 
 __all__ = [
     "FAST_PATHS",
     "MODES",
+    "SCALE_POLICIES",
     "HoleCandidate",
     "HoleRecord",
     "NoHolesFoundError",
     "PredictionResult",
     "Predictor",
+    "ScaleDecision",
+    "ScalePolicy",
+    "ScaleSkipped",
     "cpu_has_native_bf16",
     "denoiser_record",
     "detect_holes",

@@ -6,6 +6,7 @@ answers enter the mean and the spread.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,21 +34,97 @@ def checkpoint_file(path: str | Path, what: str = "model") -> Path:
     return p
 
 
+#: What a depth model may ask for before the predictor builds it: U-Net levels and the
+#: widest layer's channels (the bundled model: 3 levels, 128; the presets at most 512).
+DEPTH_LEVELS = (1, 6)
+MAX_DEPTH_WIDTH = 512
+
+
+def check_depth_model(path: str | Path) -> Path:
+    """The weights file of a depth checkpoint that passes every check made before anything
+    is allocated (:func:`core.models.inspect_checkpoint`: pickles, the card, the weights'
+    header and size against the card's network) and the predictor's own limits: a depth
+    model (no other ``task``), :data:`DEPTH_LEVELS` levels, at most
+    :data:`MAX_DEPTH_WIDTH` channels in its widest layer. One-line
+    :class:`~core.models.CheckpointError` naming the file otherwise."""
+    from core.models import CheckpointError, inspect_checkpoint
+
+    weights = checkpoint_file(path, "model")
+    _, card, _ = inspect_checkpoint(weights)
+    card_path = weights.with_suffix(".json")
+    if card.get("task", "depth") != "depth":
+        raise CheckpointError(f"{weights}: this is a {card.get('task')!r} model, not a depth model")
+    config = card["architecture"].get("config", {})
+    levels = config.get("levels")
+    lo, hi = DEPTH_LEVELS
+    if levels is not None and not lo <= levels <= hi:
+        raise CheckpointError(
+            f"{card_path}: model card architecture.config.levels must be {lo}..{hi}, got {levels}"
+        )
+    widest = int(config.get("base_width", 0)) * 2 ** int(levels or 0)
+    if widest > MAX_DEPTH_WIDTH:
+        raise CheckpointError(
+            f"{card_path}: model card asks for {widest} channels in one layer; a depth model "
+            f"has at most {MAX_DEPTH_WIDTH}"
+        )
+    return weights
+
+
 def as_sem(image: Any) -> SemImage:
-    """``image`` as a :class:`~core.io.SemImage`: as is, read from a path (``read_sem``) or
-    wrapped from a 2-D array. ``ValueError`` for other array shapes, ``TypeError`` for
-    other types."""
-    from core.io import SemImage, read_sem
+    """``image`` as a :class:`~core.io.SemImage`: as is, read from a path (``read_sem``;
+    its multi-page warning is left to :func:`input_notes`, never printed) or wrapped from
+    a 2-D array. ``ValueError`` for other array shapes, ``TypeError`` for other types."""
+    from core.io import MultiPageWarning, SemImage, read_sem
 
     if isinstance(image, SemImage):
         return image
     if isinstance(image, str | Path):
-        return read_sem(image)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MultiPageWarning)
+            return read_sem(image)
     if isinstance(image, np.ndarray):
         if image.ndim != 2:
             raise ValueError(f"expected a 2-D (rows, cols) image array, got shape {image.shape}")
         return SemImage.from_array(image)
     raise TypeError(f"cannot predict from {type(image).__name__}; give a SemImage, array or path")
+
+
+#: Share of pixels at the top (or bottom) of an integer type's range that earns a note.
+SATURATED_FRACTION = 0.02
+
+
+def input_notes(sem: SemImage) -> list[str]:
+    """Notes on an input the model cannot read well: a blank (all zero) or constant image,
+    clipped white or black pixels (at least :data:`SATURATED_FRACTION` of them, integer
+    types), and a multi-page file of which only the first page is used."""
+    notes: list[str] = []
+    if sem.page_count > 1:
+        notes.append(
+            f"multi-page {sem.format or 'image'} file with {sem.page_count} pages: only the "
+            "first page is predicted"
+        )
+    px = np.asarray(sem.pixels)
+    lo, hi = float(px.min()), float(px.max())
+    if lo == hi:
+        what = (
+            "blank image: every pixel is 0" if hi == 0 else f"constant image: every pixel is {hi:g}"
+        )
+        notes.append(
+            f"{what}; nothing to measure, the depth map is the model's answer to a flat field"
+        )
+        return notes
+    try:
+        top = float(np.iinfo(np.dtype(sem.dtype)).max)
+    except (TypeError, ValueError):  # float or unknown types have no fixed range
+        return notes
+    for value, label in ((top, "white"), (0.0, "black")):
+        share = float(np.count_nonzero(px == value)) / px.size
+        if share >= SATURATED_FRACTION:
+            notes.append(
+                f"{100 * share:.1f} % of the pixels are clipped {label} ({value:g}): "
+                "depths there are unreliable"
+            )
+    return notes
 
 
 def find_second_shot(path: Path | None) -> Path | None:

@@ -6,7 +6,10 @@
   the model's input size centred on each hole (reflect-padded at the borders), predicted
   in batches and blended back into a full-field map (see :mod:`core.inference.stitch`),
   plus a per-hole table (:func:`hole_records`).
-- ``tiled``: overlapping tiles (a multiple of the input size) with linearly blended seams.
+- ``tiled``: the fewest overlapping tiles of at most :data:`MAX_TILE` px per side (the size
+  that runs fastest per pixel on a CPU), blended without seams: a margin of ``border`` px
+  at every inner tile edge is dropped and neighbours cross-fade with a raised cosine (see
+  :class:`~core.inference.stitch.TileLayout`); progress is reported per tile.
 
 ``auto`` = crop if near the input size, field if at least 3 holes of one size class are
 found, else tiled. Every runner gets the model as a ``stack`` function (a window stack and
@@ -19,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -27,15 +31,20 @@ from core.inference.holes import HoleCandidate, detect_holes, plausible_field
 from core.inference.result import HoleRecord
 from core.inference.stitch import (
     Accumulator,
+    TileLayout,
     border_ring,
     fill_levels,
-    tile_starts,
-    tile_weight,
+    tile_layout,
     window_weight,
 )
 from core.progress import CancelToken, ProgressCallback, report
 
 MODES = ("auto", "crop", "field", "tiled")
+#: Largest tile side (px) in tiled mode: on a CPU, 512 x 512 tiles run fastest per pixel
+#: (bigger ones fall out of cache, smaller ones pay more overlap).
+MAX_TILE = 512
+#: Default margin (px) dropped at inner tile edges when the model does not say its own.
+DEFAULT_BORDER = 32
 
 #: (windows (N, H, W), second shot's windows or None) -> (mean, std), each (N, H, W).
 StackFn = Callable[[np.ndarray, np.ndarray | None], tuple[np.ndarray, np.ndarray]]
@@ -45,8 +54,10 @@ StackFn = Callable[[np.ndarray, np.ndarray | None], tuple[np.ndarray, np.ndarray
 class ModeRun:
     """What every mode runner needs besides the image: the model as a ``stack`` function,
     the model's ``input_size`` (rows, cols), ``batch_size`` model-input-sized images of
-    pixels per forward pass, ``n_var`` answers per window (TTA variants x shots), and the
-    progress callback and cancel token."""
+    pixels per forward pass, ``n_var`` answers per window (TTA variants x shots), the
+    progress callback and cancel token, and for tiled mode the ``border`` (px dropped at
+    inner tile edges, also the cross-fade length; about the reach of the network's zero
+    padding) and the model's stride ``multiple``."""
 
     stack: StackFn
     input_size: tuple[int, int]
@@ -54,6 +65,8 @@ class ModeRun:
     n_var: int
     progress: ProgressCallback | None = None
     cancel: CancelToken | None = None
+    border: int = DEFAULT_BORDER
+    multiple: int = 8
 
 
 class NoHolesFoundError(ValueError):
@@ -66,22 +79,28 @@ def near_input_size(shape: tuple[int, ...], input_size: tuple[int, int]) -> bool
 
 
 def choose_mode(
-    mode: str, work: np.ndarray, input_size: tuple[int, int], source: Path | None = None
+    mode: str,
+    work: np.ndarray,
+    input_size: tuple[int, int],
+    source: Path | None = None,
+    *,
+    holes: list[HoleCandidate] | None = None,
 ) -> tuple[str, list[HoleCandidate] | None]:
     """The mode to run and, for field mode (or when ``auto`` looked), the holes found.
 
-    ``mode="field"`` finding no holes raises :class:`NoHolesFoundError` (naming
-    ``source`` when given)."""
-    holes: list[HoleCandidate] | None = None
+    ``holes``: the holes already found in ``work`` (not searched again). ``mode="field"``
+    finding no holes raises :class:`NoHolesFoundError` (naming ``source`` when given)."""
+    if mode in ("crop", "tiled"):
+        return mode, None
     chosen = mode
     if mode == "auto":
         if near_input_size(work.shape, input_size):
-            chosen = "crop"
+            chosen, holes = "crop", None
         else:
-            holes = detect_holes(work, input_size)
+            holes = detect_holes(work, input_size) if holes is None else holes
             chosen = "field" if plausible_field(holes) else "tiled"
     elif mode == "field":
-        holes = detect_holes(work, input_size)
+        holes = detect_holes(work, input_size) if holes is None else holes
         if not holes:
             where = f"{source}: " if source is not None else ""
             raise NoHolesFoundError(
@@ -93,14 +112,15 @@ def choose_mode(
 
 
 def tile_geometry(
-    shape: tuple[int, int], input_size: tuple[int, int]
-) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Tile size (4x the model input per side, at most the image) and overlap (half
-    the model input per side) used by tiled mode."""
-    ih, iw = input_size
-    tile = (min(shape[0], 4 * ih), min(shape[1], 4 * iw))
-    overlap = (min(ih // 2, tile[0] // 2), min(iw // 2, tile[1] // 2))
-    return tile, overlap
+    shape: tuple[int, int],
+    border: int = DEFAULT_BORDER,
+    multiple: int = 8,
+    max_tile: int = MAX_TILE,
+) -> TileLayout:
+    """The tiles of tiled mode for an image of ``shape``: at most ``max_tile`` px per side,
+    overlapping by ``3 * border`` (a ``border`` margin dropped on each side plus a
+    ``border``-px cross-fade)."""
+    return tile_layout(shape, (max_tile, max_tile), border, border, multiple)
 
 
 def reflect_pad(a: np.ndarray, ph: int, pw: int) -> np.ndarray:
@@ -184,25 +204,23 @@ def predict_field(
 
 def predict_tiled(
     work: np.ndarray, work2: np.ndarray | None, run: ModeRun
-) -> tuple[np.ndarray, np.ndarray, tuple[int, int], tuple[int, int]]:
-    """Overlapping tiles (:func:`tile_geometry`) blended with linear ramps; returns depth,
-    uncertainty, the tile size and the overlap. As many tiles per forward pass as fit in
-    ``batch_size`` model-input-sized images of pixels."""
+) -> tuple[np.ndarray, np.ndarray, TileLayout]:
+    """Overlapping tiles (:func:`tile_geometry`) blended without seams; returns depth,
+    uncertainty and the layout. As many tiles per forward pass as fit in ``batch_size``
+    model-input-sized images of pixels (at least one); one progress report per pass."""
     shape = (int(work.shape[0]), int(work.shape[1]))
-    tile, overlap = tile_geometry(shape, run.input_size)
-    rows = tile_starts(shape[0], tile[0], overlap[0])
-    cols = tile_starts(shape[1], tile[1], overlap[1])
-    positions = [(r, c) for r in rows for c in cols]
-    weight = tile_weight(tile, overlap)
+    layout = tile_geometry(shape, run.border, run.multiple)
+    positions = layout.positions()
     acc = Accumulator(shape)
+    th, tw = layout.tile
     budget = run.batch_size * run.input_size[0] * run.input_size[1]
-    per_chunk = max(1, budget // (tile[0] * tile[1] * run.n_var))
-    tiles = _windows((work, work2), positions, tile, per_chunk, run, "tiles")
+    per_chunk = max(1, budget // (th * tw * run.n_var))
+    tiles = _windows((work, work2), positions, layout.tile, per_chunk, run, "tiles")
     for k, mean, std in tiles:
         r, c = positions[k]
-        acc.add(r, c, mean, std, weight)
+        acc.add(r, c, mean, std, layout.weight(r, c))
     depth, unc = acc.normalized()
-    return depth, unc, tile, overlap
+    return depth, unc, layout
 
 
 def run_mode(
@@ -211,10 +229,10 @@ def run_mode(
     work2: np.ndarray | None,
     holes: list[HoleCandidate] | None,
     run: ModeRun,
-) -> tuple[np.ndarray, np.ndarray, dict[str, list[int]]]:
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Depth and uncertainty on the working grid by the ``chosen`` mode (crop, field with
     its ``holes``, tiled), and the mode's geometry for the result's settings (``window``,
-    or ``tile`` and ``overlap``)."""
+    or ``tile``, ``overlap``, ``tile_margin`` and the number of ``tiles``)."""
     if chosen == "crop":
         depth, unc = predict_crop(work, work2, run)
         return depth, unc, {}
@@ -222,8 +240,17 @@ def run_mode(
         assert holes is not None
         depth, unc = predict_field(work, work2, holes, run)
         return depth, unc, {"window": list(run.input_size)}
-    depth, unc, tile, overlap = predict_tiled(work, work2, run)
-    return depth, unc, {"tile": list(tile), "overlap": list(overlap)}
+    depth, unc, layout = predict_tiled(work, work2, run)
+    return (
+        depth,
+        unc,
+        {
+            "tile": list(layout.tile),
+            "overlap": layout.overlap,
+            "tile_margin": layout.margin,
+            "tiles": len(layout.rows) * len(layout.cols),
+        },
+    )
 
 
 def hole_records(

@@ -10,14 +10,22 @@
    result carries the denoised image in the SEM's value range
    (``PredictionResult.denoised``) and its settings and description record
    ``"denoised": true`` with the denoiser's id and file;
-3. resampling to the model's pixel size (:mod:`core.inference.resample`);
+3. the scale policy (:mod:`core.inference.scale`): resample to the model's pixel size,
+   predict at native scale with an out-of-domain note, or skip, decided from the pixel
+   size (or the holes found) before any inference; the input checks
+   (:func:`~core.inference.inputs.input_notes`: blank, constant, clipped, multi-page) add
+   their notes;
 4. the mode, ``auto|crop|field|tiled`` (:mod:`core.inference.modes`), and its runner;
 5. test-time augmentation inside every forward pass (:mod:`core.inference.tta`): depth is
    the mean over flips (or 1-px shifts) and shots, uncertainty the per-pixel standard
    deviation: the spread of the model's answers under changes that should not change the
    answer. It is a lower bound on the error, not a calibrated interval;
 6. the forward pass itself on the chosen fast path (:mod:`core.inference.fastpath`);
-7. back to the image's own grid, with the per-hole table in field mode.
+7. back to the image's own grid, with the per-hole table in field mode;
+8. trust (:mod:`core.trust.assess`): the domain verdict, the calibrated sigma, the depth
+   below the local top surface and the per-hole metrology (``PredictionResult.trust``).
+   A model whose card has a variance head (output channel 1 = sigma, DU) adds its
+   predicted variance to the spread of step 5.
 
 Thread safety: a predictor owns its model; all mutable state lives on the instance and the
 model call is serialised by a lock, so one predictor per worker thread is safe (and
@@ -30,7 +38,7 @@ import logging
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import torch
@@ -39,8 +47,15 @@ from torch import nn
 from core.device import resolve_device
 from core.inference.denoising import denoiser_record, load_denoiser, to_sem_range
 from core.inference.fastpath import Runner, TorchRunner, make_runner, resolve_fast_path
-from core.inference.inputs import as_sem, checkpoint_file, find_second_shot, load_second_shot
+from core.inference.inputs import (
+    as_sem,
+    check_depth_model,
+    find_second_shot,
+    input_notes,
+    load_second_shot,
+)
 from core.inference.modes import (
+    DEFAULT_BORDER,
     MODES,
     ModeRun,
     NoHolesFoundError,
@@ -49,12 +64,17 @@ from core.inference.modes import (
     run_mode,
     tile_geometry,
 )
-from core.inference.resample import back_to_grid, resample_factor, rescale
+from core.inference.resample import back_to_grid, rescale
 from core.inference.result import HoleRecord, PredictionResult
+from core.inference.scale import ScalePolicy, ScaleSkipped, scale_for_image
+from core.inference.stitch import TileLayout
 from core.inference.tta import n_variants, tta_kind_for, tta_mean_std
 from core.models import CheckpointError, load_checkpoint
 from core.models.noise2self import Noise2SelfDenoiser
 from core.progress import CancelToken, ProgressCallback, Stopwatch
+from core.trust.assess import TrustInputs, TrustModel
+from core.trust.features import extract_features
+from core.trust.uncertainty import has_variance_head
 
 log = logging.getLogger(__name__)
 
@@ -120,16 +140,25 @@ class Predictor:
         self.model = model.eval()
         self.fast_path = resolve_fast_path(fast_path, self.device, self.card)
         self.tta_kind = tta_kind_for(self.card)
+        self.variance_head = has_variance_head(self.card)
+        self.trust = TrustModel.from_card(self.card)
         self.n_tta = n_variants(self.tta_kind)
         if batch_size is None:
             batch_size = DEFAULT_BATCH.get(self.fast_path, 64) if self.device.type == "cpu" else 64
         self.batch_size = max(1, int(batch_size))
         self.fast_path_requested = fast_path
+        # the network pads to a multiple of its stride; its zero padding reaches about
+        # 4 strides in (measured: tens of DU at a tile edge, < 1 DU 32 px in for 3 levels)
+        multiple = getattr(self.model, "multiple", None)
+        self.stride = multiple if isinstance(multiple, int) and multiple > 0 else 8
+        self.tile_border = min(4 * self.stride, 128) if multiple else DEFAULT_BORDER
         self._runner: Runner = make_runner(
             self.model, self.device, self.fast_path, cache_dir=cache_dir
         )
         self._lock = threading.Lock()
         self.fallback_note: str | None = None
+        #: the default scale policy of :meth:`predict` (a name or a ScalePolicy)
+        self.scale_policy: str | ScalePolicy = "auto"
         # (denoiser, its file) as ONE attribute, so a predict running in another thread
         # reads a consistent pair even while set_denoiser swaps it
         self._denoise: tuple[Noise2SelfDenoiser, Path | None] | None = None
@@ -149,16 +178,15 @@ class Predictor:
         denoiser: str | Path | Noise2SelfDenoiser | None = None,
     ) -> Predictor:
         """Load ``path`` (``.safetensors`` + its ``.json`` card) through
-        ``core.models.load_checkpoint``. Refuses, with an error naming the file, a missing
-        file, any pickle-based file (never unpickled), and a card that is missing,
-        malformed or names an unknown architecture. ``denoiser``: a Noise2Self denoiser
+        ``core.models.load_checkpoint``. Refuses, with one line naming the file and before
+        anything is allocated (:func:`~core.inference.inputs.check_depth_model`), a missing
+        file, any pickle-based file (never unpickled), a card that is missing, malformed,
+        hostile (non-finite numbers, deep nesting, wrong types) or beyond the depth model's
+        limits (1-6 levels, <= 512 channels), and weights whose header or size do not
+        match the card's network; the weights are memory-mapped. ``denoiser``: a Noise2Self denoiser
         (checkpoint path or loaded) to apply first, see :meth:`set_denoiser`."""
-        path = checkpoint_file(path, "model")
-        model, card = load_checkpoint(path, device="cpu")  # refuses pickles, bad cards
-        if card.get("task", "depth") != "depth":
-            raise CheckpointError(
-                f"{path}: this is a {card.get('task')!r} model, not a depth model"
-            )
+        path = check_depth_model(path)  # every refusal before anything is allocated
+        model, card = load_checkpoint(path, device="cpu")
         return cls(
             model,
             card,
@@ -231,30 +259,78 @@ class Predictor:
         }
 
     # ------------------------------------------------------------------ raw model calls
+    @property
+    def has_sigma(self) -> bool:
+        """The model has a variance head (card ``output.variance_head``): its output channel
+        1 is a predicted per-pixel sigma in DU, see :meth:`run_model` ``with_sigma``."""
+        return bool(getattr(self.model, "has_variance_head", False))
+
+    @overload
+    def run_model(
+        self,
+        images01: np.ndarray,
+        *,
+        cancel: CancelToken | None = ...,
+        with_sigma: Literal[False] = ...,
+    ) -> np.ndarray: ...
+
+    @overload
+    def run_model(
+        self, images01: np.ndarray, *, cancel: CancelToken | None = ..., with_sigma: Literal[True]
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
     def run_model(
         self,
         images01: np.ndarray,
         *,
         cancel: CancelToken | None = None,
-    ) -> np.ndarray:
+        with_sigma: bool = False,
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Depth (N, H, W) float32 DU for a stack (N, H, W) of 0..1 images, no TTA.
 
         Runs in forward passes of at most ``batch_size`` model-input-sized images' worth
         of pixels (default by fast path, :data:`DEFAULT_BATCH`); checks ``cancel``
-        between them.
+        between them. ``with_sigma=True`` returns ``(depth, sigma)``: the same depth and
+        the variance head's predicted per-pixel standard deviation (N, H, W) float32 DU,
+        raw (not calibrated: a coverage scale is fitted on held-out data);
+        ``ValueError`` for a model without a variance head (see :attr:`has_sigma`).
         """
+        if with_sigma and not self.has_sigma:
+            raise ValueError(f"model {self.model_id} has no variance head (no sigma output)")
+        if not with_sigma:
+            return self._run_channels(images01, 1, cancel)[:, 0]
+        out = self._run_channels(images01, 2, cancel)
+        return out[:, 0], out[:, 1]
+
+    def run_model_with_variance(
+        self, images01: np.ndarray, *, cancel: CancelToken | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Depth and log variance (DU^2), each (N, H, W), of a model with a variance head
+        (its output channel 1 is sigma in DU), no TTA: what the trust step combines over
+        the TTA variants (:func:`core.trust.uncertainty.combine_variants`)."""
+        depth, sigma = self.run_model(images01, cancel=cancel, with_sigma=True)
+        return depth, (2.0 * np.log(np.maximum(sigma, 1e-6))).astype(np.float32)
+
+    def _run_channels(
+        self, images01: np.ndarray, channels: int, cancel: CancelToken | None
+    ) -> np.ndarray:
         x = np.asarray(images01, dtype=np.float32)
         if x.ndim == 2:
             x = x[None]
         n, h, w = x.shape
         per_forward = max(1, (self.batch_size * self.input_size[0] * self.input_size[1]) // (h * w))
-        out = np.empty((n, h, w), dtype=np.float32)
+        out = np.empty((n, channels, h, w), dtype=np.float32)
         for start in range(0, n, per_forward):
             if cancel is not None:
                 cancel.raise_if_cancelled()
             chunk = x[start : start + per_forward]
-            out[start : start + len(chunk)] = self._forward(chunk[:, None])[:, 0]
+            out[start : start + len(chunk)] = self._forward(chunk[:, None])[:, :channels]
         return out
+
+    def features(self, windows01: np.ndarray) -> np.ndarray | None:
+        """Pooled encoder features (N, D) of a window stack for the domain check (one eager
+        float32 pass with forward hooks, :mod:`core.trust.features`), or None."""
+        return extract_features(self.model, windows01, device=self.device, lock=self._lock)
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
         with self._lock:
@@ -280,12 +356,9 @@ class Predictor:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Mean and std (N, H, W) over the TTA variants (flips or 1-px shifts, see
         :func:`~core.inference.tta.tta_kind_for`) and the second shot, of a window stack."""
+        run = self.run_model_with_variance if self.variance_head else self.run_model
         return tta_mean_std(
-            windows,
-            second,
-            lambda stack: self.run_model(stack, cancel=cancel),
-            tta=tta,
-            kind=self.tta_kind,
+            windows, second, lambda stack: run(stack, cancel=cancel), tta=tta, kind=self.tta_kind
         )
 
     # ------------------------------------------------------------------ public API
@@ -297,6 +370,7 @@ class Predictor:
         tta: bool = True,
         second_shot: Any = "auto",
         resample: bool = True,
+        scale_policy: str | ScalePolicy | None = None,
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> PredictionResult:
@@ -307,36 +381,54 @@ class Predictor:
         ``mode``: ``auto|crop|field|tiled``. ``tta``: flips for the uncertainty.
         ``second_shot``: another shot of the same structure (SemImage, array or path),
         ``None`` for none, ``"auto"`` to use ``<name>_itrM`` beside a ``<name>_itrN`` file.
-        ``resample``: match the model's pixel size when both are known.
-        Raises ``core.io.SemReadError`` for unreadable files, ``Cancelled`` on cancel,
-        :class:`NoHolesFoundError` when ``mode="field"`` finds no holes.
+        ``scale_policy``: ``auto|model|native|skip`` or a
+        :class:`~core.inference.scale.ScalePolicy` (default: ``self.scale_policy``, see
+        :mod:`core.inference.scale`); ``resample=False`` is the ``native`` policy. The
+        decision is in ``settings["scale"]`` (and a note unless the image is already at
+        the model's scale).
+        ``progress`` gets ``Progress(k, n, "tiles"|"holes"|"crop")`` inside the image.
+        Raises ``core.io.SemReadError`` for unreadable files, ``Cancelled`` on cancel
+        (:class:`~core.progress.Skipped` when the token skips this image),
+        :class:`NoHolesFoundError` when ``mode="field"`` finds no holes,
+        :class:`~core.inference.scale.ScaleSkipped` when the ``skip`` policy refuses it.
         """
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        policy = ScalePolicy.named("native" if not resample else scale_policy or self.scale_policy)
         watch = Stopwatch()
         notes: list[str] = [self.fallback_note] if self.fallback_note else []
         denoise = self._denoise  # read once: set_denoiser may run in another thread
         with watch.step("read"):
             sem = as_sem(image)
+        notes.extend(input_notes(sem))
         img01 = np.asarray(sem.normalized(), dtype=np.float32)
+        with watch.step("scale"):
+            decision, native_holes = scale_for_image(
+                sem.pixel_size_nm, self.input_pixel_size_nm, img01, policy, self.input_size
+            )
+        if decision.action == "skip":
+            where = f"{sem.path}: " if sem.path is not None else ""
+            raise ScaleSkipped(f"{where}{decision.reason}", decision)
+        if decision.noteworthy:
+            notes.append(decision.reason)
+        scale = decision.factor
         second01, second_path = load_second_shot(sem, second_shot, notes)
         denoised: np.ndarray | None = None
         if denoise is not None:  # on the image's own grid
             with watch.step("denoise"):
                 img01, second01 = self._denoise_first(denoise[0], img01, second01, cancel)
                 denoised = to_sem_range(sem, img01)
+                native_holes = None  # found on the raw image
         with watch.step("resample"):
-            scale = 1.0
-            if resample:
-                scale = resample_factor(
-                    sem.pixel_size_nm, self.input_pixel_size_nm, img01.shape, notes
-                )
             work = rescale(img01, scale)
             work2 = rescale(second01, scale) if second01 is not None else None
         with watch.step("detect"):
-            chosen, holes = choose_mode(mode, work, self.input_size, sem.path)
+            known = native_holes if scale == 1.0 else None
+            chosen, holes = choose_mode(mode, work, self.input_size, sem.path, holes=known)
         with watch.step("inference"):
             settings = self._settings(mode, tta, second_path, second01 is not None, scale, denoise)
+            settings["scale_policy"] = policy.name
+            settings["scale"] = decision.record()
             run = ModeRun(
                 lambda windows, second: self._predict_stack(windows, second, tta, cancel),
                 self.input_size,
@@ -344,6 +436,8 @@ class Predictor:
                 n_var=settings["predictions_per_pixel"],
                 progress=progress,
                 cancel=cancel,
+                border=self.tile_border,
+                multiple=self.stride,
             )
             depth_w, unc_w, geometry = run_mode(chosen, work, work2, holes, run)
             settings.update(geometry)
@@ -353,10 +447,35 @@ class Predictor:
                 assert holes is not None
                 records = hole_records(holes, depth_w, unc_w, scale, sem.pixel_size_nm)
             depth, unc = back_to_grid(depth_w, unc_w, img01.shape, scale)
-            if not tta and second01 is None:
+            if not (np.isfinite(depth).all() and np.isfinite(unc).all()):
+                raise ValueError(
+                    f"{sem.path or 'image'}: the model {self.model_id} gave non-finite depth "
+                    "values; its card or weights are unusable"
+                )
+            if not tta and second01 is None and not self.variance_head:
                 notes.append(
                     "uncertainty not estimated (no test-time augmentation, no second shot)"
                 )
+        with watch.step("trust"):
+            trust = self.trust.assess(
+                TrustInputs(
+                    depth=depth,
+                    raw_uncertainty=unc,
+                    image01=img01,
+                    work01=work,
+                    input_size=self.input_size,
+                    pixel_size_nm=sem.pixel_size_nm,
+                    model_pixel_size_nm=self.input_pixel_size_nm,
+                    scale=scale,
+                    mode=chosen,
+                    holes=[(h.row, h.col, h.diameter_px) for h in holes or []]
+                    if chosen == "field"
+                    else None,
+                    tta=self.tta_kind if tta else None,
+                    nm_per_du=self.nm_per_depth_unit,
+                ),
+                self.features,
+            )
         return PredictionResult(
             depth=np.ascontiguousarray(depth, dtype=np.float32),
             uncertainty=np.ascontiguousarray(unc, dtype=np.float32),
@@ -370,6 +489,7 @@ class Predictor:
             settings=settings,
             notes=notes,
             denoised=None if denoised is None else np.ascontiguousarray(denoised),
+            trust=trust,
         )
 
     # ------------------------------------------------------------------ predict's steps
@@ -412,10 +532,10 @@ class Predictor:
             "denoiser": None if denoise is None else denoiser_record(denoise[0], denoise[1]),
         }
 
-    def tile_geometry(self, shape: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
-        """Tile size (4x the model input per side, at most the image) and overlap (half
-        the model input per side) used by tiled mode."""
-        return tile_geometry(shape, self.input_size)
+    def tile_geometry(self, shape: tuple[int, int]) -> TileLayout:
+        """The tiles tiled mode cuts an image of ``shape`` into (see
+        :func:`~core.inference.modes.tile_geometry`)."""
+        return tile_geometry(shape, self.tile_border, self.stride)
 
 
 __all__ = [

@@ -9,6 +9,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from core.io import SemImage
+    from core.trust.assess import TrustResult
 
 
 @dataclass
@@ -57,6 +58,11 @@ class PredictionResult:
     nor a second shot was used (see ``notes``). ``denoised``: the SEM image after the
     optional Noise2Self step (float32, in the SEM's original value range, like
     ``sem.pixels``), or None when the prediction did not denoise first.
+
+    ``trust``: the :class:`~core.trust.assess.TrustResult` of the prediction: the domain
+    verdict (also as :attr:`in_domain`, :attr:`domain_score`, :attr:`domain_reasons`), the
+    calibrated sigma (:attr:`sigma`), the depth below the local top surface
+    (:attr:`depth_below_top` in :attr:`depth_below_top_unit`) and the per-hole metrology.
     """
 
     depth: np.ndarray
@@ -71,6 +77,38 @@ class PredictionResult:
     settings: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     denoised: np.ndarray | None = None
+    trust: TrustResult | None = None
+
+    @property
+    def in_domain(self) -> bool | None:
+        """The domain verdict (None when no trust step ran)."""
+        return None if self.trust is None else self.trust.domain.in_domain
+
+    @property
+    def domain_score(self) -> float | None:
+        """Largest fitted signal over its threshold (> 1: unlike the calibration data)."""
+        return None if self.trust is None else self.trust.domain.score
+
+    @property
+    def domain_reasons(self) -> list[str]:
+        return [] if self.trust is None else list(self.trust.domain.reasons)
+
+    @property
+    def sigma(self) -> np.ndarray | None:
+        """Calibrated per-pixel sigma of ``depth`` (float32 DU; +-2 sigma is the 95 %
+        interval in domain), or None when the card has no calibration."""
+        return None if self.trust is None else self.trust.sigma
+
+    @property
+    def depth_below_top(self) -> np.ndarray | None:
+        """Depth below the local top surface (float32, positive down) in
+        :attr:`depth_below_top_unit`."""
+        return None if self.trust is None else self.trust.below_top.values
+
+    @property
+    def depth_below_top_unit(self) -> str | None:
+        """``"nm"`` or ``"DU"`` (see ``trust.below_top.unit_note`` for why)."""
+        return None if self.trust is None else self.trust.below_top.unit
 
     @property
     def depth_nm(self) -> np.ndarray | None:
@@ -102,4 +140,5 @@ class PredictionResult:
             "settings": self.settings,
             "notes": list(self.notes),
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+            "trust": None if self.trust is None else self.trust.as_dict(),
         }

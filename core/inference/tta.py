@@ -64,41 +64,49 @@ def unshift_variant(x: np.ndarray, k: int) -> np.ndarray:
     return shift(x, -dy, -dx)
 
 
+def _undo(p: np.ndarray, j: int, tta: bool, kind: str) -> np.ndarray:
+    """The answer to variant ``j`` brought back to the original window's frame."""
+    if not tta:
+        return p
+    if kind == "shifts":
+        return unshift_variant(p, j)
+    return flip_variants(p)[j]  # each flip is its own inverse
+
+
 def tta_mean_std(
     windows: np.ndarray,
     second: np.ndarray | None,
-    run: Callable[[np.ndarray], np.ndarray],
+    run: Callable[[np.ndarray], np.ndarray | tuple[np.ndarray, np.ndarray]],
     *,
     tta: bool,
     kind: str,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and std (N, H, W) float32 of the model's answers for a window stack.
 
-    ``run`` maps a (M, H, W) stack of 0..1 images to depth (M, H, W); it is called once
-    with every variant of ``windows`` (and of ``second``, the other shot's windows)
-    concatenated. Without ``tta`` the only variants are the shots themselves; one answer
-    gives a zero std.
+    ``run`` maps a (M, H, W) stack of 0..1 images to depth (M, H, W), or to (depth, log
+    variance) for a model with a variance head; it is called once with every variant of
+    ``windows`` (and of ``second``, the other shot's windows) concatenated. Without
+    ``tta`` the only variants are the shots themselves; one answer gives a zero spread.
+    The std is :func:`core.trust.uncertainty.combine_variants`'s: the spread over the
+    variants and, with a variance head, the mean predicted variance (law of total
+    variance).
     """
+    from core.trust.uncertainty import combine_variants
+
     shots = [windows] if second is None else [windows, second]
     forward = shift_variants if kind == "shifts" else flip_variants
     variants: list[np.ndarray] = []
     for s in shots:
         variants.extend(forward(s) if tta else [s])
     stacked = np.concatenate([np.ascontiguousarray(v) for v in variants], axis=0)
-    preds = run(stacked)
+    answer = run(stacked)
+    preds, log_vars = answer if isinstance(answer, tuple) else (answer, None)
     n = windows.shape[0]
     per = len(variants) // len(shots)
-    outs: list[np.ndarray] = []
-    for k in range(len(variants)):
-        p = preds[k * n : (k + 1) * n]
-        j = k % per
-        if not tta:
-            outs.append(p)
-        elif kind == "shifts":
-            outs.append(unshift_variant(p, j))
-        else:
-            outs.append(flip_variants(p)[j])  # each flip is its own inverse
-    arr = np.stack(outs, axis=0).astype(np.float64)
-    mean = arr.mean(axis=0).astype(np.float32)
-    std = arr.std(axis=0).astype(np.float32) if len(outs) > 1 else np.zeros_like(mean)
-    return mean, std
+    outs = [_undo(preds[k * n : (k + 1) * n], k % per, tta, kind) for k in range(len(variants))]
+    logs = None
+    if log_vars is not None:
+        logs = np.stack(
+            [_undo(log_vars[k * n : (k + 1) * n], k % per, tta, kind) for k in range(len(variants))]
+        )
+    return combine_variants(np.stack(outs, axis=0), logs)

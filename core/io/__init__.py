@@ -20,7 +20,7 @@ from core.io.errors import (
     UnsupportedFormatError,
 )
 from core.io.image import SemImage
-from core.io.reader import DEFAULT_MAX_PIXELS, read_depth, read_sem
+from core.io.reader import DEFAULT_MAX_PIXELS, peek_shape, read_depth, read_sem
 from core.io.writers import (
     read_depth_tiff,
     write_colormap_png,
@@ -45,6 +45,7 @@ __all__ = [
     "TruncatedFileError",
     "UnsupportedFormatError",
     "atomic_write",
+    "peek_shape",
     "read_depth",
     "read_depth_tiff",
     "read_sem",

@@ -11,11 +11,19 @@ import contextlib
 import errno
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["OutputExistsError", "atomic_write", "atomic_write_bytes", "atomic_write_text"]
+__all__ = [
+    "OutputExistsError",
+    "OutputWriteError",
+    "atomic_write",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "os_reason",
+]
 
 
 class OutputExistsError(FileExistsError):
@@ -31,7 +39,7 @@ class OutputExistsError(FileExistsError):
         if reason is None and isinstance(path, str) and ": " in text:
             text, reason = text.split(": ", 1)
         if reason is None:
-            reason = "output file already exists (pass overwrite=True to replace it)"
+            reason = "output file already exists (pass --overwrite to replace it)"
         self.path = Path(text)
         self.reason = reason
         super().__init__(errno.EEXIST, f"{self.path}: {reason}")
@@ -42,6 +50,45 @@ class OutputExistsError(FileExistsError):
 
     def __reduce__(self) -> tuple[type[OutputExistsError], tuple[Path, str]]:
         return (type(self), (self.path, self.reason))
+
+
+class OutputWriteError(OSError):
+    """Writing an output failed; ``str(e)`` is ``"<path>: cannot write (<OS reason>)"``,
+    e.g. ``No space left on device``, and ``errno`` the OS error number when known."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str, code: int = 0) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(code, f"{self.path}: cannot write ({reason})")
+        self.filename = str(self.path)
+
+    def __str__(self) -> str:
+        return str(self.args[1])
+
+    def __reduce__(self) -> tuple[type[OutputWriteError], tuple[Path, str, int]]:
+        return (type(self), (self.path, self.reason, self.errno or 0))
+
+
+#: Free space (bytes) under which a short write counts as a full disk.
+_NEARLY_FULL = 1 << 20
+
+
+def os_reason(exc: OSError, folder: str | os.PathLike[str] | None = None) -> tuple[int, str]:
+    """The OS error number and reason of a failed write. Some libraries (numpy's
+    ``tofile``, hence tifffile) report a full disk as ``"N requested and M written"``
+    without an errno: with ``folder`` nearly full that is ``ENOSPC``."""
+    if exc.errno:
+        return exc.errno, exc.strerror or os.strerror(exc.errno)
+    text = str(exc)
+    if "requested and" in text and "written" in text and folder is not None:
+        try:
+            free = shutil.disk_usage(folder).free
+        except OSError:
+            free = None
+        if free is not None and free < _NEARLY_FULL:
+            return errno.ENOSPC, os.strerror(errno.ENOSPC)
+        return 0, f"short write: {text}"
+    return 0, text or type(exc).__name__
 
 
 def _new_temp(folder: Path, name: str) -> Path:
@@ -58,8 +105,14 @@ def _new_temp(folder: Path, name: str) -> Path:
 
 
 def _fsync(path: Path) -> None:
-    with contextlib.suppress(OSError), open(path, "rb+") as fh:
-        os.fsync(fh.fileno())
+    """Flush ``path`` to disk; file systems that cannot (EINVAL, ENOTSUP) are let be, but a
+    failure to store the data (ENOSPC, EIO) is raised."""
+    try:
+        with open(path, "rb+") as fh:
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
 
 
 @contextmanager
@@ -71,7 +124,9 @@ def atomic_write(
     Refuses an existing ``path`` unless ``overwrite`` (:class:`OutputExistsError`,
     checked before writing and again, atomically, when committing). Missing parent
     folders are created. On any error (including KeyboardInterrupt) the temporary
-    file is removed and the error propagates; an existing file stays intact.
+    file is removed and the error propagates; an existing file stays intact. An
+    ``OSError`` while writing (a full disk, no permission) comes out as
+    :class:`OutputWriteError` naming ``path`` and the OS reason.
     ``durable=False`` skips the flush to disk before the rename (still atomic for
     readers, not crash-proof): for bulk outputs such as simulated data sets, whose
     completion marker is written last with ``durable=True``.
@@ -81,8 +136,14 @@ def atomic_write(
         raise IsADirectoryError(errno.EISDIR, f"{target}: is a directory, not a file path")
     if not overwrite and (target.exists() or target.is_symlink()):
         raise OutputExistsError(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _new_temp(target.parent, target.name)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _new_temp(target.parent, target.name)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        code, reason = os_reason(exc, target.parent)
+        raise OutputWriteError(target, reason, code) from exc
     try:
         yield tmp
         if durable:
@@ -91,9 +152,12 @@ def atomic_write(
             os.replace(tmp, target)
         else:
             _commit_no_clobber(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError) and not isinstance(exc, FileExistsError | OutputWriteError):
+            code, reason = os_reason(exc, target.parent)
+            raise OutputWriteError(target, reason, code) from exc
         raise
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +36,7 @@ from core.io.pillow import read_pillow
 from core.io.tiff import read_float_tiff, read_tiff
 from core.io.vendor import VendorInfo, from_sidecar, jsonable
 
-__all__ = ["DEFAULT_MAX_PIXELS", "read_depth", "read_sem"]
+__all__ = ["DEFAULT_MAX_PIXELS", "peek_shape", "read_depth", "read_sem"]
 
 DEFAULT_MAX_PIXELS = 100_000_000
 
@@ -154,3 +155,24 @@ def _databar(pixels: np.ndarray, info: VendorInfo) -> tuple[int, str]:
     if bar > 0 and rows - bar >= MIN_SIDE_PX:
         return bar, "image heuristic (bottom rows)"
     return 0, "image heuristic (none found)"
+
+
+def peek_shape(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """(rows, cols) of an image file from its header alone (no pixels decoded), or None
+    when the file cannot be read that far. For estimates (output sizes), never checks."""
+    p = Path(path)
+    try:
+        fmt = check_file(p)
+        if fmt == "TIFF":
+            import tifffile
+
+            with tifffile.TiffFile(p) as tif:
+                page: Any = tif.pages[0]
+                return int(page.imagelength), int(page.imagewidth)
+        from PIL import Image
+
+        with Image.open(p) as im:
+            cols, rows = im.size
+            return int(rows), int(cols)
+    except Exception:  # an estimate: any failure is "unknown"
+        return None

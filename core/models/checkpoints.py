@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import nn
 
@@ -32,12 +30,14 @@ from core.models.card import (
 )
 from core.models.errors import CheckpointError
 from core.models.registry import create_model
+from core.models.weights import TensorSpec, check_weights, expected_tensors, load_tensors
 
 __all__ = [
     "CARD_FORMAT",
     "CheckpointError",
     "base_card",
     "checkpoint_paths",
+    "inspect_checkpoint",
     "load_checkpoint",
     "read_card",
     "save_checkpoint",
@@ -127,11 +127,12 @@ def read_card(path: str | Path) -> dict[str, Any]:
     return read_card_file(card_path)
 
 
-def load_checkpoint(
-    path: str | Path, *, device: str | torch.device = "cpu"
-) -> tuple[nn.Module, dict[str, Any]]:
-    """Build the card's architecture, load the safetensors weights strictly, move to
-    ``device`` and return ``(model in eval mode, card)``. Never unpickles anything."""
+def inspect_checkpoint(path: str | Path) -> tuple[Path, dict[str, Any], dict[str, TensorSpec]]:
+    """Every check :func:`load_checkpoint` makes before it allocates anything: no pickle,
+    the card valid, the card's network (built on the meta device) matching the weights'
+    header and the file's size. Returns ``(weights file, card, expected tensors)``;
+    :class:`CheckpointError` naming the file otherwise. Reads the card and the header
+    only."""
     path = Path(path)
     if path.suffix.lower() in PICKLE_SUFFIXES:
         _refuse_unsafe(path, b"")
@@ -146,39 +147,27 @@ def load_checkpoint(
     _refuse_unsafe(weights, head)
     card = read_card_file(card_path)  # validated before anything is built or read
     arch = card["architecture"]
+    # the card's network on the meta device (nothing allocated) against the file's header
+    # (nothing else read): a mismatch, a padded or truncated file is refused here
+    expected = expected_tensors(arch["name"], arch.get("config", {}), card_path)
+    check_weights(weights, expected, arch["name"])
+    return weights, card, expected
+
+
+def load_checkpoint(
+    path: str | Path, *, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Build the card's architecture, load the safetensors weights strictly, move to
+    ``device`` and return ``(model in eval mode, card)``. Never unpickles anything; every
+    refusal (:func:`inspect_checkpoint`) comes before anything is allocated, and the
+    weights are memory-mapped, not read whole."""
+    weights, card, expected = inspect_checkpoint(path)
+    arch = card["architecture"]
     try:
         model = create_model(arch["name"], **arch.get("config", {}))
     except (ValueError, TypeError) as exc:
-        raise CheckpointError(f"{card_path}: cannot build {arch['name']!r}: {exc}") from None
-    try:
-        blob = weights.read_bytes()
-    except OSError as exc:
-        raise CheckpointError(f"{weights}: cannot read ({exc})") from None
-    try:
-        state = st_load(blob)
-    except (SafetensorError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{weights}: corrupt safetensors file ({exc})") from None
-    expected = model.state_dict()
-    problems = []
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing:
-        problems.append(f"missing keys {missing[:5]}{' ...' if len(missing) > 5 else ''}")
-    if unexpected:
-        problems.append(f"unexpected keys {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
-    wrong = [
-        f"{k}: file {tuple(state[k].shape)} vs model {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state and tuple(state[k].shape) != tuple(v.shape)
-    ]
-    if wrong:
-        problems.append("shape mismatch " + "; ".join(wrong[:5]))
-    if problems:
-        raise CheckpointError(
-            f"{weights}: weights do not match the card's architecture {arch['name']} "
-            f"{arch.get('config', {})}: " + "; ".join(problems)
-        )
-    model.load_state_dict(state, strict=True)
+        raise CheckpointError(f"{weights}: cannot build {arch['name']!r}: {exc}") from None
+    model.load_state_dict(load_tensors(weights, expected), strict=True)
     model.to(device)
     model.eval()
     return model, card

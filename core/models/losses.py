@@ -89,3 +89,19 @@ def generator_loss(
 def discriminator_loss(gan: GANLoss, d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
     """Mean of the real and fake GAN losses (``d_fake`` from a detached generator output)."""
     return (gan(d_fake, False) + gan(d_real, True)) / 2.0
+
+
+def beta_nll(
+    mean_du: torch.Tensor, sigma_du: torch.Tensor, target_du: torch.Tensor, beta: float = 0.5
+) -> torch.Tensor:
+    """The beta-NLL of a Gaussian (Seitzer et al., ICLR 2022) that trains a variance head:
+    the mean over pixels of ``sg(var**beta) * (log(var) / 2 + (target - mean)**2 / (2 var))``
+    with ``var = sigma**2`` (DU^2) and ``sg`` stop-gradient; ``beta = 0`` is the plain
+    Gaussian NLL, ``beta = 1`` weighs every pixel like an MSE. The mean is DETACHED: this
+    loss trains the variance only and never moves the depth."""
+    var = sigma_du.float() ** 2
+    err2 = (target_du.float() - mean_du.detach().float()) ** 2
+    nll = 0.5 * (torch.log(var) + err2 / var)
+    if beta:
+        nll = nll * var.detach() ** beta
+    return nll.mean()

@@ -9,8 +9,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.models.layers import check_norm, norm_layer
+from core.models.normalization import check_input_norm, normalize_images
 
 HEADS = ("affine", "sigmoid")
+#: Bounds of the variance head's log-variance (DU^2): sigma from 0.05 to 150 DU.
+LOGVAR_RANGE = (-6.0, 10.0)
+#: Its starting log-variance: sigma = 5 DU, about the error of a trained model.
+LOGVAR_INIT = 3.2
 
 
 class DoubleConv(nn.Sequential):
@@ -43,6 +48,19 @@ class UNet(nn.Module):
         is clamped to ``out_range`` only in ``eval()`` mode: training sees the raw value, so
         an overshoot still gets a gradient back toward the target.
       * ``"sigmoid"``: ``lo + (hi - lo) * sigmoid(conv1x1(features))``, always in range.
+
+    ``input_norm`` (:mod:`core.models.normalization`): ``"none"`` or ``"percentile"`` (each
+    image scaled by its own 1st/99th percentiles before the first layer).
+    ``dropout``: channel dropout on the deepest features while training (0: none).
+
+    ``variance_head=True`` adds a second output channel: the predicted per-pixel standard
+    deviation of the depth error, in DU (:meth:`sigma_from_logvar` of a small conv branch,
+    log-variance clamped to :data:`LOGVAR_RANGE`). The branch reads the decoder's features
+    *detached* and the (normalised) input image, so training it
+    (``core.models.losses.beta_nll``) never changes the depth: channel 0 is computed
+    exactly as without the head. Without it the output has
+    ``out_channels`` channels as always.
+    Only non-default options enter ``config`` (a card without them builds the same network).
     """
 
     arch_name = "unet"
@@ -56,6 +74,9 @@ class UNet(nn.Module):
         norm: str = "batch",
         out_range: tuple[float, float] | list[float] = (0.0, 255.0),
         head: str = "affine",
+        input_norm: str = "none",
+        dropout: float = 0.0,
+        variance_head: bool = False,
     ) -> None:
         super().__init__()
         if not 1 <= int(levels) <= 6:
@@ -68,6 +89,11 @@ class UNet(nn.Module):
         lo, hi = (float(v) for v in out_range)
         if not hi > lo:
             raise ValueError(f"out_range must be (low, high) with high > low, got {out_range}")
+        check_input_norm(input_norm)
+        if not isinstance(variance_head, bool):
+            raise ValueError(f"variance_head must be true or false, got {variance_head!r}")
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.config: dict[str, Any] = {
             "in_channels": int(in_channels),
             "out_channels": int(out_channels),
@@ -77,6 +103,15 @@ class UNet(nn.Module):
             "out_range": [lo, hi],
             "head": head,
         }
+        for key, value, default in (
+            ("input_norm", input_norm, "none"),
+            ("dropout", float(dropout), 0.0),
+            ("variance_head", variance_head, False),
+        ):
+            if value != default:
+                self.config[key] = value
+        self.input_norm = input_norm
+        self.dropout = float(dropout)
         self.levels = int(levels)
         self.out_range = (lo, hi)
         self.head_kind = head
@@ -98,6 +133,28 @@ class UNet(nn.Module):
                 self.head.weight.mul_(0.1)
                 if self.head.bias is not None:
                     self.head.bias.zero_()
+        self.var_head: nn.Sequential | None = None
+        if variance_head:
+            self.var_head = nn.Sequential(
+                nn.Conv2d(widths[0] + in_channels, widths[0], 3, padding=1),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(widths[0], 1, 1),
+            )
+            with torch.no_grad():
+                last = self.var_head[-1]
+                assert isinstance(last, nn.Conv2d) and last.bias is not None
+                last.weight.mul_(0.1)
+                last.bias.fill_(LOGVAR_INIT)
+
+    @property
+    def has_variance_head(self) -> bool:
+        """Channel 1 of the output is the predicted sigma (DU)."""
+        return self.var_head is not None
+
+    @staticmethod
+    def sigma_from_logvar(logvar: torch.Tensor) -> torch.Tensor:
+        """sigma (DU) = exp(log-variance / 2), the log-variance clamped to LOGVAR_RANGE."""
+        return torch.exp(0.5 * logvar.clamp(*LOGVAR_RANGE))
 
     @property
     def multiple(self) -> int:
@@ -118,22 +175,33 @@ class UNet(nn.Module):
         if x.ndim != 4:
             raise ValueError(f"UNet expects (N, C, H, W), got shape {tuple(x.shape)}")
         h, w = x.shape[-2:]
+        if self.input_norm != "none":
+            with torch.autocast(device_type=x.device.type, enabled=False):
+                x = normalize_images(x, self.input_norm)
+        x_in = x
         x, (left, _, top, _) = self._pad(x)
         skips = [self.inc(x)]
         for block in self.down:
             skips.append(block(F.max_pool2d(skips[-1], 2)))
         y = skips.pop()
+        if self.dropout > 0:
+            y = F.dropout2d(y, self.dropout, self.training)
         for up, dec in zip(self.up, self.dec, strict=True):
             y = dec(torch.cat([skips.pop(), up(y)], dim=1))
-        y = y[..., top : top + h, left : left + w]
+        feats = y[..., top : top + h, left : left + w]
         # The head runs in float32 even under bf16 autocast: bf16 holds only 8 significant
         # bits, so a bf16 output would round depth to 1 DU steps between 128 and 255 DU.
-        with torch.autocast(device_type=y.device.type, enabled=False):
-            y = self.head(y.float())
+        with torch.autocast(device_type=feats.device.type, enabled=False):
+            y = self.head(feats.float())
         lo, hi = self.out_range
         if self.head_kind == "sigmoid":
-            return lo + (hi - lo) * torch.sigmoid(y)
-        y = (lo + hi) / 2.0 + (hi - lo) / 2.0 * y
-        if not self.training:
-            y = y.clamp(lo, hi)
-        return y
+            y = lo + (hi - lo) * torch.sigmoid(y)
+        else:
+            y = (lo + hi) / 2.0 + (hi - lo) / 2.0 * y
+            if not self.training:
+                y = y.clamp(lo, hi)
+        if self.var_head is None:
+            return y
+        with torch.autocast(device_type=feats.device.type, enabled=False):
+            logvar = self.var_head(torch.cat([feats.detach().float(), x_in.float()], dim=1))
+        return torch.cat([y, self.sigma_from_logvar(logvar)], dim=1)

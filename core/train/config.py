@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 AMP_CHOICES = ("auto", "bf16", "off")
 SCHEDULES = ("constant", "cosine", "onecycle")
 CHANNELS_LAST_CHOICES = ("auto", "on", "off")
+OPTIMIZERS = ("adam", "adamw")
 BASELINE_PRESET = "intensity-baseline"
 
 
@@ -46,6 +47,13 @@ class TrainConfig:
     exponential moving average of the generator's weights (decay per step) that is
     validated and saved instead of the raw weights. ``num_workers`` is accepted for
     symmetry with other trainers but unused: batches are sliced from preloaded arrays.
+    ``augment`` flips images (and depth maps); ``intensity_augment`` changes each training
+    image's gamma, gain, offset, blur and noise at random (``core.data.jitter_intensity``).
+    ``optimizer``: ``adam`` (``weight_decay`` as an L2 term, as before) or ``adamw``
+    (decoupled weight decay). ``families``: train only on the images of these contrast
+    families of a simulated data set (its ``synth_images.csv``). A generator with
+    ``variance_head = true`` also trains its sigma channel with the beta-NLL of ``nll_beta``
+    on the detached depth (``core.models.losses.beta_nll``).
     """
 
     preset: str
@@ -66,10 +74,12 @@ class TrainConfig:
     channels_last: str = "auto"
     num_workers: int = 0
     augment: bool = True
+    intensity_augment: bool = False
     schedule: str = "constant"
     warmup_fraction: float = 0.05
     beta1: float | None = None
     weight_decay: float = 0.0
+    optimizer: str = "adam"
     ema: float | None = None
     grad_clip: float | None = None
     generator: dict[str, Any] = field(default_factory=dict)
@@ -79,6 +89,8 @@ class TrainConfig:
     gan_mode: str | None = None
     d_every: int | None = None
     val_batch_size: int = 256
+    families: list[str] | None = None
+    nll_beta: float = 0.5
     command: str | None = None
 
     def __post_init__(self) -> None:
@@ -86,6 +98,8 @@ class TrainConfig:
         self.out = Path(self.out)
         self.generator = dict(self.generator or {})
         self.discriminator = dict(self.discriminator or {})
+        if self.families is not None:
+            self.families = [str(f) for f in self.families]
         self.validate()
 
     def validate(self) -> None:
@@ -124,6 +138,14 @@ class TrainConfig:
             raise bad(f"d_every must be >= 1, got {self.d_every}")
         if self.val_batch_size < 1:
             raise bad(f"val_batch_size must be >= 1, got {self.val_batch_size}")
+        if self.optimizer not in OPTIMIZERS:
+            raise bad(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise bad(f"weight_decay must be a finite number >= 0, got {self.weight_decay}")
+        if self.families is not None and not self.families:
+            raise bad("families must name at least one contrast family (or be left out)")
+        if not 0.0 <= self.nll_beta <= 1.0:
+            raise bad(f"nll_beta must be in [0, 1], got {self.nll_beta}")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

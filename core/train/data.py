@@ -41,14 +41,27 @@ class TrainingData:
     @classmethod
     def load(cls, config: TrainConfig, *, purpose: str = "train on") -> TrainingData:
         """Find the labelled pairs (:class:`TrainError` when there are none: "no labelled
-        images ... to <purpose>"), hash them and split them by structure."""
-        from core.data import dataset_hash, find_records, read_synth_meta, split_by_structure
+        images ... to <purpose>"), keep those of ``config.families`` when set, hash them
+        and split them by structure."""
+        from core.data import (
+            DatasetError,
+            dataset_hash,
+            find_records,
+            read_synth_meta,
+            select_families,
+            split_by_structure,
+        )
 
         records = [r for r in find_records(config.data) if r.depth_path is not None]
         if not records:
             raise TrainError(
                 f"{config.data}: no labelled images (SEM + depth map pairs) to {purpose}"
             )
+        if config.families is not None:
+            try:
+                records = select_families(records, config.data, config.families)
+            except DatasetError as exc:
+                raise TrainError(str(exc)) from None
         split = split_by_structure(
             records,
             val_fraction=config.val_fraction,
@@ -70,5 +83,6 @@ class TrainingData:
             seed=cfg.seed,
             val_fraction=cfg.val_fraction,
             test_fraction=cfg.test_fraction,
+            **({"families": list(cfg.families)} if cfg.families is not None else {}),
             **extra,
         )

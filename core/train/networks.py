@@ -3,8 +3,8 @@
 :class:`Networks` holds the generator (and, for GAN presets, the PatchGAN discriminator and
 its loss), their Adam optimizers, the optional EMA copy of the generator and the DDP
 wrapper; :meth:`Networks.step` runs one step (discriminator every ``d_every`` steps, then
-generator: GAN + ``lambda_l1`` x L1 + the RMSE term) and :meth:`Networks.validate`
-measures the validation split.
+generator: GAN + ``lambda_l1`` x L1 + the RMSE term, plus the beta-NLL of a variance head
+on the detached depth) and :meth:`Networks.validate` measures the validation split.
 """
 
 from __future__ import annotations
@@ -64,9 +64,7 @@ class Networks:
             if self.D is not None:
                 to_channels_last(self.D)
         self.betas = (p.betas[0] if cfg.beta1 is None else float(cfg.beta1), float(p.betas[1]))
-        self.opt_g = torch.optim.Adam(
-            self.G.parameters(), lr=p.lr, betas=self.betas, weight_decay=cfg.weight_decay
-        )
+        self.opt_g = self._generator_optimizer()
         self.opt_d = (
             torch.optim.Adam(self.D.parameters(), lr=p.lr, betas=self.betas)
             if self.D is not None
@@ -83,6 +81,26 @@ class Networks:
 
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.G_train = DDP(self.G, device_ids=ids)
+
+    def _generator_optimizer(self) -> torch.optim.Optimizer:
+        """Adam (``weight_decay`` as an L2 term on every parameter, as always) or AdamW
+        (decoupled decay on the convolution weights only, not on biases and norms)."""
+        cfg, p = self.config, self.preset
+        if cfg.optimizer == "adamw":
+            params = [q for q in self.G.parameters() if q.requires_grad]
+            groups = [
+                {"params": [q for q in params if q.ndim >= 2], "weight_decay": cfg.weight_decay},
+                {"params": [q for q in params if q.ndim < 2], "weight_decay": 0.0},
+            ]
+            return torch.optim.AdamW(groups, lr=p.lr, betas=self.betas)
+        return torch.optim.Adam(
+            self.G.parameters(), lr=p.lr, betas=self.betas, weight_decay=cfg.weight_decay
+        )
+
+    @property
+    def variance_head(self) -> bool:
+        """The generator's last output channel is a predicted sigma (DU)."""
+        return bool(getattr(self.G, "has_variance_head", False))
 
     # ------------------------------------------------------------------ views
     @property
@@ -158,16 +176,23 @@ class Networks:
         """One optimisation step on ``batch``; the losses (``_mse``: the batch's squared
         error, for the epoch's training RMSE)."""
         from core.models import l1_term, rmse_term
+        from core.models.losses import beta_nll
 
         p = self.preset
         sem, real = self._inputs(batch)
         with autocast(self.device, self.amp):
-            fake = self.G_train(sem)
-        fake = fake.float()
+            out = self.G_train(sem)
+        out = out.float()
+        sigma = out[:, -1:] if self.variance_head else None
+        fake = out[:, :-1] if sigma is not None else out
         loss_gan = self._gan_term(sem, real, fake, global_step)
         loss_l1 = l1_term(fake, real)
         loss_rmse = rmse_term(fake, real, p.rmse_mode)
         loss_g = loss_gan + p.lambda_l1 * loss_l1 + loss_rmse
+        loss_nll = None
+        if sigma is not None:  # the depth is detached inside: this trains the sigma only
+            loss_nll = beta_nll(fake, sigma, real, self.config.nll_beta)
+            loss_g = loss_g + loss_nll
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         if self.config.grad_clip:
@@ -184,6 +209,8 @@ class Networks:
         }
         if self.D is not None:
             losses["loss_d"] = self.last_loss_d
+        if loss_nll is not None:
+            losses["loss_nll"] = float(loss_nll.detach())
         losses["_mse"] = se
         return losses
 

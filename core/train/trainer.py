@@ -13,8 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -46,6 +45,7 @@ from core.train.run_folder import RunFolder
 from core.train.schedule import EarlyStopping, lr_factor
 from core.train.speed import choose_speed
 from core.train.state import capture_state, restore_state
+from core.train.tally import Clock, Tally
 
 log = logging.getLogger("core.train")
 
@@ -78,41 +78,6 @@ def train(
         return trainer.run()
     finally:
         trainer.close()
-
-
-class _Clock:
-    """Seconds of this session's loop, and of the whole run (earlier sessions included)."""
-
-    def __init__(self, before: float) -> None:
-        self.before = before
-        self.t0 = time.perf_counter()
-
-    def session(self) -> float:
-        return time.perf_counter() - self.t0
-
-    def elapsed(self) -> float:
-        return self.before + self.session()
-
-
-@dataclass
-class _Tally:
-    """One epoch's training steps: loss sums, counts, the last lr and why it halted."""
-
-    lr: float
-    sums: dict[str, float] = field(default_factory=dict)
-    n_steps: int = 0
-    n_samples: int = 0
-    halt: int = 0
-    seconds: float = 0.0
-
-    def add(self, losses: Mapping[str, float], n_samples: int) -> None:
-        self.n_steps += 1
-        self.n_samples += n_samples
-        for key, v in losses.items():
-            self.sums[key] = self.sums.get(key, 0.0) + v
-
-    def mean(self, key: str) -> float:
-        return self.sums[key] / self.n_steps if key in self.sums and self.n_steps else math.nan
 
 
 class _Trainer:
@@ -172,7 +137,11 @@ class _Trainer:
 
         cfg, split = self.config, self.data.split
         self.train_ds = DepthDataset(
-            split.train, augment=cfg.augment, preload=True, cancel=self.cancel
+            split.train,
+            augment=cfg.augment,
+            intensity_augment=cfg.intensity_augment,
+            preload=True,
+            cancel=self.cancel,
         )
         self.val_ds = DepthDataset(split.val, augment=False, preload=True, cancel=self.cancel)
         assert self.train_ds.sem_array is not None
@@ -246,7 +215,7 @@ class _Trainer:
         sampler: DistributedSampler[Any] = DistributedSampler(
             self.train_ds, num_replicas=d.world, rank=d.rank, shuffle=True, seed=cfg.seed
         )
-        self.clock = _Clock(self.seconds_before)
+        self.clock = Clock(self.seconds_before)
         stopped = "completed"
         epochs_done = self.start_epoch
         self.nets.train_mode()
@@ -287,7 +256,7 @@ class _Trainer:
             world_size=self.dist.world,
         )
 
-    def _train_epoch(self, epoch: int, sampler: Any) -> _Tally:
+    def _train_epoch(self, epoch: int, sampler: Any) -> Tally:
         """This rank's steps of one epoch (0-based ``epoch``); stops early on a cancel or
         the time budget (``halt``), agreed by every rank."""
         cfg, d, bs = self.config, self.dist, self.preset.batch_size
@@ -296,7 +265,7 @@ class _Trainer:
         flips = torch.Generator().manual_seed(
             (cfg.seed * 1_000_003 + epoch * 7919 + d.rank) % 2**63
         )
-        tally = _Tally(lr=self.preset.lr)
+        tally = Tally(lr=self.preset.lr)
         t_epoch = time.perf_counter()
         for k in range(self.steps_per_epoch):
             idx = order[k * bs : (k + 1) * bs]
@@ -352,7 +321,7 @@ class _Trainer:
         stop = int(self.dist.main and s is not None and s.bad_epochs >= s.patience)
         return bool(broadcast_flag(self.dist, stop))
 
-    def _end_epoch(self, epoch: int, tally: _Tally) -> None:
+    def _end_epoch(self, epoch: int, tally: Tally) -> None:
         """Rank 0: validate, record the epoch, write the run folder, tell the callbacks."""
         if not self.dist.main:
             return
@@ -454,8 +423,9 @@ class _Trainer:
             },
             discriminator=p.discriminator,
             optimizer={
-                "name": "adam",
+                "name": cfg.optimizer,
                 "lr": p.lr,
+                "weight_decay": cfg.weight_decay,
                 "betas": list(self.nets.betas),
                 "schedule": cfg.schedule,
                 "batch_size": p.batch_size,
@@ -467,6 +437,9 @@ class _Trainer:
             device=str(self.device),
             augment=cfg.augment,
         )
+        training["intensity_augment"] = cfg.intensity_augment
+        if self.nets.variance_head:
+            training["loss"]["nll_beta"] = cfg.nll_beta
         metrics = {} if last is None else {
             "val_rmse_per_image": last.val_rmse_per_image,
             "val_rmse_pooled": last.val_rmse_pooled,
@@ -474,12 +447,23 @@ class _Trainer:
             "epoch": last.epoch,
             "n_val": len(self.data.split.val),
         }  # fmt: skip
+        from core.models.normalization import CARD_NORMALIZATION
+
+        extra_out = (
+            {"variance_head": cards.variance_head_section(cfg.nll_beta)}
+            if self.nets.variance_head
+            else {}
+        )
         return cards.depth_card(
             self.nets.eval_model,
             input=cards.input_section(
-                size=list(self.shape), pixel_size_nm=meta.get("pixel_size_nm")
+                size=list(self.shape),
+                pixel_size_nm=meta.get("pixel_size_nm"),
+                normalization=CARD_NORMALIZATION[p.generator.get("input_norm", "none")],
             ),
-            output=cards.depth_output_section(nm_per_depth_unit=meta.get("nm_per_depth_unit")),
+            output=cards.depth_output_section(
+                nm_per_depth_unit=meta.get("nm_per_depth_unit"), **extra_out
+            ),
             training=training,
             metrics=metrics,
         )

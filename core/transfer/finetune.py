@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -288,7 +288,15 @@ class _Step:
         return losses
 
 
-def _stop_reason(cfg: FinetuneConfig, step: int, t0: float, cancel: CancelToken | None) -> str:
+class _Budget(Protocol):
+    @property
+    def budget_s(self) -> float: ...
+
+    @property
+    def max_steps(self) -> int | None: ...
+
+
+def _stop_reason(cfg: _Budget, step: int, t0: float, cancel: CancelToken | None) -> str:
     """Why the loop stops before step ``step + 1`` ("" to go on)."""
     if cancel is not None and cancel.cancelled:
         return "cancelled"
@@ -297,6 +305,35 @@ def _stop_reason(cfg: FinetuneConfig, step: int, t0: float, cancel: CancelToken 
     if cfg.max_steps is not None and step >= cfg.max_steps:
         return "max_steps"
     return ""
+
+
+def timed_steps(
+    step_fn: Callable[[], dict[str, float]],
+    cfg: _Budget,
+    *,
+    label: str,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    on_step: Callable[[dict[str, float]], None] | None = None,
+) -> tuple[list[dict[str, float]], str]:
+    """Call ``step_fn`` (one optimiser step, returning its losses) until ``cfg.budget_s``
+    seconds, ``cfg.max_steps`` steps or a cancel: ``(history, why it stopped)``. Each
+    step's losses get ``step`` and ``seconds`` and go to ``on_step``; progress is the share
+    of the time budget."""
+    t0 = time.perf_counter()
+    history: list[dict[str, float]] = []
+    while True:
+        stopped = _stop_reason(cfg, len(history), t0, cancel)
+        if stopped:
+            return history, stopped
+        losses = step_fn()
+        losses["step"] = float(len(history) + 1)
+        losses["seconds"] = time.perf_counter() - t0
+        history.append(losses)
+        if on_step is not None:
+            on_step(losses)
+        frac = min(1.0, losses["seconds"] / cfg.budget_s)
+        report(progress, int(1000 * frac), 1000, f"{label}: loss {losses.get('loss', 0.0):.4f}")
 
 
 def finetune(
@@ -331,27 +368,19 @@ def finetune(
     )
     step_fn = _Step(model, cfg, data, gen)
     t0 = time.perf_counter()
-    step = 0
     history: list[dict[str, float]] = []
     stopped = "budget"
     run_loop = cfg.objective != "adabn" and cfg.max_steps != 0
     model.train()
     try:
-        while run_loop:
-            stopped = _stop_reason(cfg, step, t0, cancel)
-            if stopped:
-                break
-            losses = step_fn()
-            step += 1
-            losses["step"] = float(step)
-            losses["seconds"] = time.perf_counter() - t0
-            history.append(losses)
-            if on_step is not None:
-                on_step(losses)
-            frac = min(1.0, losses["seconds"] / cfg.budget_s)
-            report(progress, int(1000 * frac), 1000, f"{cfg.objective}: loss {losses['loss']:.4f}")
+        if run_loop:
+            history, stopped = timed_steps(
+                step_fn, cfg, label=cfg.objective, progress=progress, cancel=cancel,
+                on_step=on_step,
+            )  # fmt: skip
     finally:
         step_fn.close()
+    step = len(history)
     if not run_loop:
         stopped = "no-steps"
     if cfg.objective == "adabn" or cfg.adapt_bn:

@@ -79,7 +79,7 @@ def test_accumulator_groups_and_worst() -> None:
     acc.add(pred[:2], target[:2], recs[:2])
     acc.add(pred[2:, None], target[2:, None], recs[2:])  # (n, 1, rows, cols) works too
     s = acc.summary()
-    assert s == GroupMetrics(3, 2.0, math.sqrt(14 / 3), 2.0)
+    assert s == GroupMetrics(3, 2.0, math.sqrt(14 / 3), 2.0, 0.0)  # constant errors only
     by_case = acc.by("case")
     assert by_case["Case_1"].n_images == 2 and by_case["Case_1"].rmse_per_image == 2.0
     assert by_case["Case_2"].rmse_pooled == 2.0
@@ -99,3 +99,12 @@ def test_offset_free_rmse_removes_only_the_constant_offset() -> None:
 def test_rmse_of_an_error_array() -> None:
     assert rmse(np.array([3.0, -4.0])) == pytest.approx(math.sqrt(12.5))
     assert math.isnan(rmse(np.array([])))
+
+
+def test_accumulator_offset_free_rmse_per_image_by_hand() -> None:
+    acc = MetricAccumulator()
+    target = np.zeros((2, 1, 2))
+    pred = np.array([[[5.0, 7.0]], [[1.0, 1.0]]])  # errors +6 +- 1, and a constant 1
+    acc.add(pred, target)
+    assert [r.rmse_offset_free for r in acc.images] == [1.0, 0.0]
+    assert acc.summary().rmse_offset_free_per_image == 0.5

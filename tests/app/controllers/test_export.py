@@ -58,12 +58,9 @@ def test_export_all_equals_cli(
         sorted(gui)
         == sorted(cli)
         == [
-            "a_depth.tif",
-            "a_uncertainty.tif",
-            "b_depth.tif",
-            "b_uncertainty.tif",
-            "c_depth.tif",
-            "c_uncertainty.tif",
+            f"{s}_{kind}.tif"
+            for s in ("a", "b", "c")
+            for kind in ("depth", "depth_below_top", "uncertainty")
         ]
     )
     for name in gui:
@@ -116,6 +113,8 @@ def test_export_current_and_overwrite_question(
         "b_depth.png",
         "b_depth.tif",
         "b_depth8.png",
+        "b_depth_below_top.csv",
+        "b_depth_below_top.tif",
         "b_uncertainty.tif",
     ]
     depth = window.state.current.depth
@@ -170,16 +169,16 @@ def test_current_and_all_name_the_same_image_alike(qtbot: Any, window: Any, tmp_
         window.export(ExportRequest(one, ("tiff",), "current"))
     assert sorted(p.name for p in sig.args[0].values()) == [
         "b__SEM__x_depth.tif",
+        "b__SEM__x_depth_below_top.tif",
         "b__SEM__x_uncertainty.tif",
     ]
     with qtbot.waitSignal(window.exportFinished, timeout=30_000):
         window.export(ExportRequest(every, ("tiff",), "all"))
     written = tiffs(every)
     assert sorted(written) == [
-        "a__SEM__x_depth.tif",
-        "a__SEM__x_uncertainty.tif",
-        "b__SEM__x_depth.tif",
-        "b__SEM__x_uncertainty.tif",
+        f"{s}__SEM__x_{kind}.tif"
+        for s in ("a", "b")
+        for kind in ("depth", "depth_below_top", "uncertainty")
     ]
     shown = window.state.current.depth
     np.testing.assert_array_equal(tiffs(one)["b__SEM__x_depth.tif"], shown)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.batch import BatchItem, read_summary, run_batch
+from core.batch import BatchItem, OutputFolderError, read_summary, run_batch
 from core.io import read_depth_tiff
 from core.progress import CancelToken
 from tests.core.batch.helpers import png as _png
@@ -39,11 +40,18 @@ def test_batch_writes_outputs_summary_and_rmse(tmp_path: Path) -> None:
     assert all(i.result is None for i in summary.items)  # ... then dropped
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(
-        ["summary.csv"]
+        ["manifest.jsonl", "summary.csv"]
         + [
             f"{s}_{k}"
             for s in ("a", "b")
-            for k in ("depth.tif", "uncertainty.tif", "depth.csv", "depth.png")
+            for k in (
+                "depth.tif",
+                "uncertainty.tif",
+                "depth_below_top.tif",
+                "depth.csv",
+                "depth_below_top.csv",
+                "depth.png",
+            )
         ]
     )
     depth, meta = read_depth_tiff(out / "a_depth.tif")
@@ -102,8 +110,10 @@ def test_cancel_after_second_item_leaves_complete_files(tmp_path: Path) -> None:
     assert [Path(r["file"]).name for r in rows] == ["f0.png", "f1.png"]
     assert sorted(p.name for p in out.glob("*.tif")) == [
         "f0_depth.tif",
+        "f0_depth_below_top.tif",
         "f0_uncertainty.tif",
         "f1_depth.tif",
+        "f1_depth_below_top.tif",
         "f1_uncertainty.tif",
     ]
     for p in out.glob("*.tif"):
@@ -111,20 +121,40 @@ def test_cancel_after_second_item_leaves_complete_files(tmp_path: Path) -> None:
     assert not _temp_files(out)
 
 
-def test_existing_outputs_are_not_overwritten(tmp_path: Path) -> None:
+def test_a_second_run_is_refused_up_front_unless_resume_or_overwrite(tmp_path: Path) -> None:
     f = _png(tmp_path / "in" / "a.png")
     out = tmp_path / "out"
     pred = predictor_for(Times255())
     assert run_batch([f], pred, out, formats=("tiff",)).n_done == 1
     before = (out / "a_depth.tif").read_bytes()
     _png(f, seed=9)  # the input changes: a second run must not replace the output
-    second = run_batch([f], pred, out, formats=("tiff",))
-    assert second.n_failed == 1 and "already exists" in (second.items[0].error or "")
+    with pytest.raises(OutputFolderError, match="pass --resume to finish it, or --overwrite"):
+        run_batch([f], pred, out, formats=("tiff",))
     assert (out / "a_depth.tif").read_bytes() == before
-    assert second.summary_csv == out / "summary_2.csv"  # the first summary is kept too
+    resumed = run_batch([f], pred, out, formats=("tiff",), resume=True)
+    assert (resumed.n_done, resumed.n_resumed) == (1, 1)
+    assert (out / "a_depth.tif").read_bytes() == before  # complete: not predicted again
     third = run_batch([f], pred, out, formats=("tiff",), overwrite=True)
     assert third.n_done == 1 and (out / "a_depth.tif").read_bytes() != before
+    assert sorted(p.name for p in out.iterdir()) == [
+        "a_depth.tif",
+        "a_depth_below_top.tif",
+        "a_uncertainty.tif",
+        "manifest.jsonl",
+        "summary.csv",  # never a summary_2.csv
+    ]
     assert not _temp_files(out)
+
+
+def test_foreign_files_in_the_way_are_refused_naming_the_flag(tmp_path: Path) -> None:
+    f = _png(tmp_path / "in" / "a.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a_depth.tif").write_bytes(b"someone else's")
+    with pytest.raises(OutputFolderError, match=r"a_depth\.tif\); pass --overwrite to replace"):
+        run_batch([f], predictor_for(Times255()), out, formats=("tiff",))
+    assert (out / "a_depth.tif").read_bytes() == b"someone else's"
+    assert sorted(p.name for p in out.iterdir()) == ["a_depth.tif"]  # nothing written
 
 
 def test_output_names_never_collide(tmp_path: Path) -> None:
@@ -149,7 +179,16 @@ def test_field_mode_writes_a_hole_table(tmp_path: Path) -> None:
     assert s.n_done == 1
     rows = read_summary(s.items[0].outputs["holes_csv"])
     assert len(rows) == len(centres)
-    assert set(rows[0]) >= {"id", "row_px", "col_px", "diameter_px", "bottom_depth_du"}
+    # the metrology table, its units in the column names (no pixel size: depth in DU)
+    assert list(rows[0]) == [
+        "id", "row_px", "col_px", "depth_below_top_du", "u_k2_du", "top_cd_nm",
+        "bottom_cd_nm", "top_cd_px", "bottom_cd_px", "ellipticity_major_minor", "flags",
+    ]  # fmt: skip
+    for r in rows:  # every hole within 1.5 px of a true centre
+        assert (
+            min(math.hypot(float(r["row_px"]) - y, float(r["col_px"]) - x) for y, x in centres)
+            < 1.5
+        )
     assert read_summary(tmp_path / "out" / "summary.csv")[0]["n_holes"] == str(len(centres))
 
 

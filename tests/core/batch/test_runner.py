@@ -233,4 +233,40 @@ def test_cancel_inside_a_file_writes_nothing_for_it(tmp_path: Path) -> None:
     assert [(Path(r["file"]).name, r["status"], r["error"]) for r in rows] == [
         ("f0.png", "cancelled", "cancelled before this file was finished")
     ]
-    assert sorted(p.name for p in out.iterdir()) == ["summary.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.jsonl", "summary.csv"]
+
+
+def test_skip_current_abandons_one_file_and_goes_on(tmp_path: Path) -> None:
+    token = CancelToken()
+    seen: list[int] = []
+
+    class SkipsTheSecond(Times255):
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            seen.append(1)
+            if len(seen) == 2:
+                token.skip_current()  # the user skips the file being predicted
+            return super().forward(x)
+
+    files = [png(tmp_path / "in" / f"f{i}.png", seed=i) for i in range(3)]
+    out = tmp_path / "out"
+    summary = run_batch(
+        files, predictor_for(SkipsTheSecond()), out, cancel=token, tta=False, formats=("tiff",)
+    )
+    assert [i.status for i in summary.items] == ["done", "skipped", "done"]
+    assert (summary.n_done, summary.n_skipped, summary.cancelled) == (2, 1, False)
+    assert summary.items[1].error == "skipped by the user"
+    assert not (out / "f1_depth.tif").exists() and (out / "f2_depth.tif").is_file()
+    rows = read_summary(out / "summary.csv")
+    assert [r["status"] for r in rows] == ["done", "skipped", "done"]
+
+
+def test_progress_inside_a_file_reaches_the_batch_callback(tmp_path: Path) -> None:
+    big = png(tmp_path / "big.png", shape=(700, 600))
+    seen: list[Progress] = []
+    run_batch([big], predictor_for(Times255()), None, progress=seen.append, tta=False, mode="tiled")
+    inner = [p for p in seen if p.inner is not None]
+    assert [(p.inner.done, p.inner.total, p.inner.message) for p in inner] == [
+        (k, 4, "tiles") for k in (1, 2, 3, 4)
+    ]
+    assert all(p.done == 0 and p.total == 1 and p.message == "big.png" for p in inner)
+    assert inner[-1].eta_s == 0.0 and seen[-1].inner is None and seen[-1].done == 1

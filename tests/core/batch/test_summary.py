@@ -10,6 +10,7 @@ import pytest
 
 from core.batch import SUMMARY_COLUMNS, BatchItem, SummaryWriter, read_summary, result_stats
 from core.batch.summary import summary_row
+from core.batch.trust_stats import TRUST_COLUMNS
 from core.inference import PredictionResult
 from core.io import SemImage
 
@@ -29,6 +30,9 @@ def test_summary_row_formats_every_column() -> None:
         rows=72,
         cols=48,
         pixel_size_nm=1.25,
+        scale="model",
+        resample_factor=0.625,
+        scale_reason="pixel size 1.25 nm is 0.625x the model's 2 nm: resampled",
         mode="crop",
         fast_path="bf16",
         denoised=False,
@@ -46,6 +50,8 @@ def test_summary_row_formats_every_column() -> None:
         "rows": "72",
         "cols": "48",
         "pixel_size_nm": "1.250000",
+        "scale": "model",
+        "resample_factor": "0.6250",
         "mode": "crop",
         "fast_path": "bf16",
         "denoised": "false",
@@ -58,7 +64,9 @@ def test_summary_row_formats_every_column() -> None:
         "ground_truth": str(Path("gt/a.png")),
         "seconds": "1.235",
         "outputs": "a_depth.tif;a_depth.csv",
+        "scale_reason": "pixel size 1.25 nm is 0.625x the model's 2 nm: resampled",
         "notes": "n1 | n2",
+        **{c: "" for c in TRUST_COLUMNS},  # no trust step in these stats
     }
 
 

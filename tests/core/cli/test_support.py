@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from core.cli.support import bar_progress, finish_batch, progress_bar, sigint_cancels
+from core.cli.support import (
+    bar_progress,
+    cancel_exit_code,
+    finish_batch,
+    progress_bar,
+    sigint_cancels,
+)
 from core.progress import CancelToken, Progress
 
 
@@ -79,6 +85,21 @@ def test_sigint_handler_names_the_command(capsys: pytest.CaptureFixture[str]) ->
         assert callable(handler)
         handler(signal.SIGINT, None)
     assert "\nsemdepth predict: cancelling" in capsys.readouterr().err
+    assert token.reason == "SIGINT" and cancel_exit_code(token) == 130
+
+
+def test_sigterm_cancels_like_ctrl_c_and_exits_143(capsys: pytest.CaptureFixture[str]) -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    token = CancelToken()
+    with sigint_cancels(token, "predict"):
+        handler = signal.getsignal(signal.SIGTERM)
+        assert callable(handler) and handler is not before
+        handler(signal.SIGTERM, None)
+        assert token.cancelled and token.reason == "SIGTERM"
+        assert "semdepth predict: cancelling on SIGTERM (SIGTERM again" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert cancel_exit_code(token) == 143
+    assert finish_batch(_Summary([], 0, 0, True, None), token) == 143
 
 
 def test_sigint_restores_handler_on_exception() -> None:
@@ -140,3 +161,33 @@ def test_progress_bar_quiet_and_not() -> None:
         assert bar.n == 2
     finally:
         bar.close()
+
+
+def test_bar_progress_shows_the_part_of_the_file_and_the_time_left() -> None:
+    bar = _FakeBar(4)
+    cb = bar_progress(bar)
+    cb(Progress(1, 4, "big.jpg", inner=Progress(5, 20, "tiles"), eta_s=6.4))
+    assert bar.n == 1.25  # one file done and a quarter of the second
+    assert bar.postfix[-1] == ("big.jpg: tiles 5/20, 6 s left", True)
+
+
+def test_finish_batch_counts_skipped_and_resumed_and_says_why_it_stopped(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    @dataclass
+    class _Full(_Summary):
+        n_skipped: int = 0
+        n_resumed: int = 0
+        stopped: str | None = None
+
+    items = [_Item("skipped", "a.tif: skipped: pixel size 80 nm is 40x the model's 2 nm")]
+    assert finish_batch(_Full(items, 2, 0, False, Path("s.csv"), 1, 2)) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        "SKIPPED a.tif: skipped: pixel size 80 nm is 40x the model's 2 nm",
+        "2 done, 0 failed, 1 skipped, 2 already complete (resumed); summary: s.csv",
+    ]
+    full = _Full([], 1, 0, False, Path("s.csv"), stopped="s.csv: cannot write (No space left)")
+    assert finish_batch(full) == 1
+    assert (
+        capsys.readouterr().err.splitlines()[-1] == "stopped: s.csv: cannot write (No space left)"
+    )

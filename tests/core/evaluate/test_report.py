@@ -29,6 +29,7 @@ def test_report_numbers_and_json_form() -> None:
     assert abs(rep.rmse_per_image - 7 / 3) < 1e-12  # (1 + 2 + 4) / 3
     assert abs(rep.rmse_pooled - np.sqrt((1 + 4 + 16) / 3)) < 1e-12
     assert [r.rmse for r in rep.worst] == [4.0, 2.0]
+    assert rep.rmse_offset_free_per_image == 0.0  # every error is a constant offset
     d = rep.to_dict()
     assert d["unit"] == "DU (0-255 depth units)" and d["seconds"] == 0.5
     assert d["per_case"]["Case_1"]["n_images"] == 3 and "images" not in d
@@ -44,5 +45,6 @@ def test_report_text() -> None:
         "RMSE pooled:           2.6458 DU",
         "MAE:                   2.3333 DU",
     ]
-    assert "per case:  n  RMSE/image  RMSE pooled  MAE" in lines
+    assert lines[4] == "RMSE offset-free (per image, mean error removed): 0.0000 DU"
+    assert "per case:  n  RMSE/image  RMSE pooled  MAE  offset-free" in lines
     assert lines[-2:] == ["worst 1 images (RMSE DU):", "    4.0000  s2.png"]

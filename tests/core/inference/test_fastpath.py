@@ -299,3 +299,30 @@ def test_auto_fast_path_follows_the_card_then_the_cpu(tmp_path: Path) -> None:
     assert Predictor.from_checkpoint(p2, device="cpu").fast_path == expect
     with pytest.raises(ValueError, match="unknown fast path"):
         Predictor.from_checkpoint(p2, device="cpu", fast_path="warp-speed")
+
+
+def test_fold_batchnorm_keeps_the_function_and_the_loaded_model() -> None:
+    import copy
+
+    import numpy as np
+    import torch
+
+    from core.inference.fastpath import TorchRunner, fold_batchnorm
+    from core.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("unet", levels=2, base_width=4).eval()
+    for m in model.modules():  # non-trivial running statistics
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    x = torch.rand(3, 1, 72, 48)
+    folded = copy.deepcopy(model)
+    assert fold_batchnorm(folded) == 2 * (2 * 2 + 1)  # two convs per block, 5 blocks
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    with torch.inference_mode():
+        np.testing.assert_allclose(folded(x).numpy(), model(x).numpy(), atol=1e-3)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    TorchRunner(model, torch.device("cpu"), "channels-last")
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

@@ -98,3 +98,16 @@ def test_plausible_field_needs_three_of_one_size_class() -> None:
     assert plausible_field([_cand(20), _cand(20), _cand(20), _cand(5), _cand(90)])
     assert not plausible_field([_cand(20), _cand(20), _cand(20), _cand(5), _cand(90), _cand(4)])
     assert not plausible_field([_cand(10), _cand(20), _cand(40)])  # no size class
+
+
+def test_fill_holes_equals_scipy() -> None:
+    from scipy import ndimage as ndi
+
+    from core.inference.holes import fill_holes
+
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        m = rng.random((40, 50)) < rng.uniform(0.2, 0.8)
+        assert np.array_equal(fill_holes(m), ndi.binary_fill_holes(m))
+    assert not fill_holes(np.zeros((5, 5), bool)).any()
+    assert fill_holes(np.ones((5, 5), bool)).all()

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from core.inference.inputs import as_sem, checkpoint_file, find_second_shot, load_second_shot
+from core.inference.inputs import (
+    as_sem,
+    checkpoint_file,
+    find_second_shot,
+    input_notes,
+    load_second_shot,
+)
 from core.io import SemImage, SemReadError
 from core.models import CheckpointError
 
@@ -80,3 +87,45 @@ def test_load_second_shot(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="second_shot: unsupported type int"):
         load_second_shot(sem, 5, notes)
     assert load_second_shot(as_sem(np.zeros((16, 12))), "auto", notes) == (None, None)
+
+
+# ----------------------------------------------------------------------------- input checks
+def test_input_notes_blank_constant_clipped() -> None:
+    blank = SemImage.from_array(np.zeros((40, 30), np.uint16))
+    assert input_notes(blank) == [
+        "blank image: every pixel is 0; nothing to measure, the depth map is the model's "
+        "answer to a flat field"
+    ]
+    grey = SemImage.from_array(np.full((40, 30), 77, np.uint8))
+    assert input_notes(grey)[0].startswith("constant image: every pixel is 77;")
+    img = np.random.default_rng(0).integers(1, 255, (100, 100), dtype=np.uint8)
+    assert input_notes(SemImage.from_array(img)) == []
+    img[:10] = 255  # 10 % white
+    img[10:11, :50] = 0  # 0.5 % black: under the 2 % threshold
+    assert input_notes(SemImage.from_array(img)) == [
+        "10.0 % of the pixels are clipped white (255): depths there are unreliable"
+    ]
+    floats = SemImage.from_array(np.linspace(0, 1, 1200, dtype=np.float32).reshape(40, 30))
+    assert input_notes(floats) == []  # no fixed range: nothing is clipped
+
+
+def test_a_multi_page_file_is_a_note_not_a_warning(tmp_path: Path) -> None:
+    import tifffile
+
+    path = tmp_path / "three.tif"
+    rng = np.random.default_rng(0)
+    with tifffile.TiffWriter(path) as tw:
+        for _ in range(3):
+            tw.write(rng.integers(0, 255, (40, 30), dtype=np.uint8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a raw warning would fail here
+        sem = as_sem(path)
+    assert input_notes(sem) == [
+        "multi-page TIFF file with 3 pages: only the first page is predicted"
+    ]
+
+
+def test_an_all_zero_16_bit_image_is_predicted_with_a_note(tiny_predictor) -> None:  # type: ignore[no-untyped-def]
+    res = tiny_predictor.predict(SemImage.from_array(np.zeros((72, 48), np.uint16)), tta=False)
+    assert res.depth.shape == (72, 48) and np.isfinite(res.depth).all()
+    assert any(n.startswith("blank image: every pixel is 0") for n in res.notes)

@@ -62,8 +62,11 @@ def test_choose_mode() -> None:
 
 
 def test_tile_geometry_by_hand() -> None:
-    assert tile_geometry((1000, 1000), (72, 48)) == ((288, 192), (36, 24))
-    assert tile_geometry((100, 30), (72, 48)) == ((100, 30), (36, 15))
+    lay = tile_geometry((1000, 1000), border=32)
+    # 3 tiles of (1000 + 2 * 96) / 3 = 398 -> 400 px (a multiple of 8) per side, overlap 96
+    assert (lay.tile, lay.rows, lay.overlap) == ((400, 400), (0, 300, 600), 96)
+    small = tile_geometry((100, 30))
+    assert (small.tile, small.positions()) == ((100, 30), [(0, 0)])
 
 
 def test_reflect_pad() -> None:
@@ -73,13 +76,13 @@ def test_reflect_pad() -> None:
 
 
 def test_tiled_chunks_and_reproduces_the_image() -> None:
-    work = _noise((300, 200))
+    work = _noise((700, 600))
     echo = Echo()
     seen: list[Progress] = []
-    run = ModeRun(echo, INPUT_SIZE, batch_size=4, n_var=1, progress=seen.append)
-    depth, unc, tile, overlap = predict_tiled(work, None, run)
-    assert (tile, overlap) == ((288, 192), (36, 24))
-    # 2 x 2 tiles of 288 x 192 px; 4 model inputs of 72 x 48 px per pass = 1/4 tile
+    run = ModeRun(echo, INPUT_SIZE, batch_size=4, n_var=1, progress=seen.append, border=16)
+    depth, unc, layout = predict_tiled(work, None, run)
+    # 2 x 2 tiles (<= 512 px, overlap 48); 4 model inputs of 72 x 48 px per pass < 1 tile
+    assert (len(layout.rows), len(layout.cols), layout.overlap) == (2, 2, 48)
     assert echo.calls == [1, 1, 1, 1]
     np.testing.assert_allclose(depth, work * 255.0, rtol=1e-5)
     np.testing.assert_allclose(unc, 1.0, rtol=1e-6)
@@ -87,25 +90,19 @@ def test_tiled_chunks_and_reproduces_the_image() -> None:
 
 
 def test_tiled_packs_several_small_tiles_per_pass() -> None:
+    from core.inference.stitch import tile_layout
+
+    work = _noise((1200, 1100))
+    lay = tile_layout(work.shape, (512, 512), 8, 8)
+    n_tiles = len(lay.positions())
+    per = (16384 * 8 * 8) // (lay.tile[0] * lay.tile[1])  # 16384 inputs of 8 x 8 px / pass
     echo = Echo()
-    # 64 model inputs of 8 x 8 px per pass = 4 tiles of 32 x 32 px (1 with 4 variants each)
-    predict_tiled(_noise((200, 100)), None, ModeRun(echo, (8, 8), batch_size=64, n_var=1))
-    n_tiles = len(tile_starts_of((200, 100), (8, 8)))
-    assert echo.calls == [4] * (n_tiles // 4) + ([n_tiles % 4] if n_tiles % 4 else [])
-    four = Echo()
-    predict_tiled(_noise((200, 100)), None, ModeRun(four, (8, 8), batch_size=64, n_var=4))
-    assert four.calls == [1] * n_tiles
-
-
-def tile_starts_of(shape: tuple[int, int], size: tuple[int, int]) -> list[tuple[int, int]]:
-    from core.inference.stitch import tile_starts
-
-    tile, overlap = tile_geometry(shape, size)
-    return [
-        (r, c)
-        for r in tile_starts(shape[0], tile[0], overlap[0])
-        for c in tile_starts(shape[1], tile[1], overlap[1])
-    ]
+    predict_tiled(work, None, ModeRun(echo, (8, 8), batch_size=16384, n_var=1, border=8))
+    rest = [n_tiles % per] if n_tiles % per else []
+    assert per >= 2 and echo.calls == [per] * (n_tiles // per) + rest
+    many = Echo()
+    predict_tiled(work, None, ModeRun(many, (8, 8), batch_size=16384, n_var=4 * per, border=8))
+    assert many.calls == [1] * n_tiles
 
 
 def test_cancel_before_the_first_pass() -> None:
@@ -137,7 +134,7 @@ def test_run_mode_reports_the_geometry() -> None:
     depth, unc, geometry = run_mode("crop", work, None, None, run)
     assert geometry == {} and np.allclose(depth, work * 255.0) and np.all(unc == 1.0)
     _, _, geometry = run_mode("tiled", _noise((300, 200)), None, None, run)
-    assert geometry == {"tile": [288, 192], "overlap": [36, 24]}
+    assert geometry == {"tile": [300, 200], "overlap": 96, "tile_margin": 32, "tiles": 1}
     img, _ = hole_field()
     holes = detect_holes(img / np.float32(255), INPUT_SIZE)
     _, _, geometry = run_mode("field", img / np.float32(255), None, holes, run)

@@ -97,30 +97,33 @@ def test_second_shot_enters_mean_and_spread(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- tiled
 def test_tiled_stitching_reproduces_a_known_function_exactly() -> None:
     pred = predictor_for(Times255())
-    img = _rand_u8((300, 200), seed=6)
+    img = _rand_u8((700, 600), seed=6)
     res = pred.predict(img, mode="tiled", tta=False)
     assert res.mode == "tiled"
-    assert res.depth.shape == (300, 200)
+    assert res.depth.shape == (700, 600)
     tile = res.settings["tile"]
-    assert tile[0] < 300 and tile[1] < 200  # several overlapping tiles were blended
+    assert tile[0] < 700 and tile[1] < 600  # several overlapping tiles were blended
+    assert res.settings["tiles"] == 4
     np.testing.assert_allclose(res.depth, img.astype(np.float32), atol=2e-3)
 
 
-def test_tiled_seams_blend_linearly_between_tiles() -> None:
+def test_tiled_seams_cross_fade_between_tiles() -> None:
     """A model whose output is a constant per tile (its input mean): the stitched map
-    must vary smoothly (no jumps bigger than one ramp step) across seams."""
+    must vary smoothly across seams (a raised-cosine cross-fade, never a jump)."""
 
     class TileMean(torch.nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return x.mean(dim=(-2, -1), keepdim=True).expand_as(x) * 255.0
 
     pred = predictor_for(TileMean())
-    ramp = np.tile(np.linspace(0, 255, 200, dtype=np.float32), (300, 1))
+    ramp = np.tile(np.linspace(0, 255, 1200, dtype=np.float32), (300, 1))
     res = pred.predict(ramp.astype(np.uint8), mode="tiled", tta=False)
     jumps = np.abs(np.diff(res.depth, axis=1))
-    overlap = res.settings["overlap"][1]
-    tile_means_step = 255.0 * (res.settings["tile"][1] - overlap) / 200
-    assert jumps.max() <= tile_means_step / (overlap + 1) + 1e-3
+    fade = res.settings["tile_margin"]  # the cross-fade is as long as the margin
+    n_cols = 1200 // res.settings["tile"][1] + 1
+    tile_means_step = 255.0 * 1200 / n_cols / 1200 * 1.5  # neighbouring tile means differ less
+    # a sin^2 cross-fade over ``fade`` px changes by at most pi / (2 fade) of the difference
+    assert jumps.max() <= tile_means_step * np.pi / (2 * fade) + 1e-3
 
 
 def test_auto_mode_is_tiled_for_plain_noise(tiny_predictor: Predictor) -> None:
@@ -293,3 +296,18 @@ def test_model_trained_without_flips_gets_shift_tta() -> None:
         sem, mode="crop", tta=True
     )
     assert float(res2.uncertainty[inner].mean()) > 0.5
+
+
+def test_tile_seams_on_a_simulated_field_are_invisible(tiny_predictor: Predictor) -> None:
+    """The seam figure of bench/speed.py with a looser bound: on a simulated hole field,
+    steps across tile borders are at most 1.5x the steps elsewhere (a real network with
+    zero padding: the tiny U-Net)."""
+    from core.inference.stitch import seam_steps
+    from core.synth.field import render_field
+
+    field = render_field(2, 0, size=(640, 1100))
+    res = tiny_predictor.predict(SemImage.from_array(field.sem), mode="tiled", tta=False)
+    layout = tiny_predictor.tile_geometry(res.depth.shape)
+    assert len(layout.rows) * len(layout.cols) >= 4
+    steps = seam_steps(res.depth, layout)
+    assert steps["edges_ratio"] <= 1.5 and steps["zones_ratio"] <= 1.5, steps

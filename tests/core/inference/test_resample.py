@@ -1,45 +1,17 @@
-"""Matching the model's pixel size: the factor, its limits, and the maps brought back."""
+"""Resampling to the model's pixel size and back (the decision itself: test_scale.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from core.inference.resample import (
-    MAX_RESAMPLE_FACTOR,
-    back_to_grid,
-    resample_factor,
-    rescale,
-    resize_to,
-)
+from core.inference.resample import back_to_grid, rescale, resize_to
 from core.io import SemImage
 from tests.core.inference.helpers import Times255, predictor_for
 
 
 def _rand_u8(shape: tuple[int, int], seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
-
-
-def test_factor_by_hand() -> None:
-    notes: list[str] = []
-    assert resample_factor(3.0, 2.0, (100, 100), notes) == 1.5
-    assert resample_factor(1.0, 4.0, (100, 100), notes) == 0.25
-    assert resample_factor(None, 2.0, (100, 100), notes) == 1.0
-    assert resample_factor(2.0, None, (100, 100), notes) == 1.0
-    assert resample_factor(2.09, 2.0, (100, 100), notes) == 1.0  # within 5 %
-    assert resample_factor(1.91, 2.0, (100, 100), notes) == 1.0
-    assert resample_factor(2.12, 2.0, (100, 100), notes) == pytest.approx(1.06)
-    assert notes == []
-
-
-def test_factor_beyond_the_limits_is_one_with_a_note() -> None:
-    notes: list[str] = []
-    assert resample_factor(9.0 * MAX_RESAMPLE_FACTOR, 9.0, (10, 10), notes) != 1.0
-    assert resample_factor(100.0, 10.0, (10, 10), notes) == 1.0  # 10x
-    assert resample_factor(1.0, 10.0, (10, 10), notes) == 1.0  # 0.1x
-    assert resample_factor(4.0, 1.0, (3000, 3000), notes) == 1.0  # 144 Mpx
-    assert len(notes) == 3 and all("beyond the resampling limit" in n for n in notes)
-    assert notes[0].startswith("pixel size 100 nm is 10x the model's 10 nm")
 
 
 def test_rescale_and_resize_keep_smooth_images() -> None:
@@ -78,14 +50,17 @@ def test_pixel_size_resampling_restores_the_shape() -> None:
     assert same.settings["resample_factor"] == 1.0  # within 5 %: no resampling
 
 
-def test_resampling_beyond_the_limit_is_skipped_with_a_note() -> None:
+def test_resampling_beyond_the_range_is_native_with_a_note() -> None:
     pred = predictor_for(Times255(), **{"input": {"size": [72, 48], "pixel_size_nm": 1.0}})
     res = pred.predict(SemImage.from_array(_rand_u8((100, 100)), pixel_size_nm=500.0))
     assert res.settings["resample_factor"] == 1.0
-    assert any("beyond the resampling limit" in n for n in res.notes)
+    assert res.settings["scale"]["action"] == "native"
+    assert any("outside the supported 0.25-4x" in n for n in res.notes)
 
 
 def test_no_resampling_when_asked_not_to() -> None:
     pred = predictor_for(Times255(), **{"input": {"size": [72, 48], "pixel_size_nm": 2.0}})
     res = pred.predict(SemImage.from_array(_rand_u8((72, 48)), pixel_size_nm=4.0), resample=False)
     assert res.settings["resample_factor"] == 1.0 and res.mode == "crop"
+    assert res.settings["scale_policy"] == "native"
+    assert any("the scale policy is 'native'" in n for n in res.notes)

@@ -1,5 +1,6 @@
-"""Tiles, windows and their blending: hand-computed weights, exact reproduction of
-constants and linear ramps, raised-cosine flanks that sum to 1."""
+"""Tiles, windows and their blending: hand-computed layouts and weights, exact
+reproduction of constants and linear ramps, edge bias kept out of the blend, the seam
+metric, raised-cosine flanks that sum to 1."""
 
 from __future__ import annotations
 
@@ -11,37 +12,110 @@ import pytest
 
 from core.inference.stitch import (
     Accumulator,
+    TileLayout,
+    axis_tiles,
     border_ring,
     fill_levels,
-    ramp,
-    tile_starts,
-    tile_weight,
+    seam_steps,
+    taper,
+    tile_layout,
     window_weight,
 )
 
 
-def test_tile_starts_by_hand() -> None:
-    assert tile_starts(100, 40, 10) == [0, 30, 60]
-    assert tile_starts(101, 40, 10) == [0, 20, 41, 61]  # linspace(0, 61, 4), rounded
-    assert tile_starts(40, 40, 10) == [0]
-    assert tile_starts(25, 40, 10) == [0]
+def test_axis_tiles_by_hand() -> None:
+    assert axis_tiles(300, 512, 96) == (300, [0])  # fits: one tile, no overlap
+    # 2048 px, tiles <= 512, overlap >= 96: 5 tiles of ceil((2048 + 4 * 96) / 5) = 487 -> 488
+    assert axis_tiles(2048, 512, 96) == (488, [0, 390, 780, 1170, 1560])
+    assert axis_tiles(600, 512, 96, multiple=8) == (352, [0, 248])
 
 
 @pytest.mark.parametrize(
-    ("length", "tile", "overlap"), [(300, 96, 18), (1000, 288, 36), (97, 50, 49)]
+    ("length", "max_tile", "overlap"),
+    [(1000, 512, 96), (4096, 512, 96), (513, 512, 96), (700, 300, 40), (97, 50, 30)],
 )
-def test_tile_starts_cover_with_at_least_the_overlap(length: int, tile: int, overlap: int) -> None:
-    s = tile_starts(length, tile, overlap)
-    assert s[0] == 0 and s[-1] == length - tile
-    assert all(b - a <= tile - overlap for a, b in itertools.pairwise(s))
+def test_axis_tiles_cover_with_at_least_the_overlap(
+    length: int, max_tile: int, overlap: int
+) -> None:
+    size, starts = axis_tiles(length, max_tile, overlap)
+    assert starts[0] == 0 and starts[-1] == length - size
+    assert size <= max(max_tile, 8 * math.ceil(max_tile / 8)) and size <= length
+    assert all(b - a <= size - overlap for a, b in itertools.pairwise(starts))
+    # the fewest tiles: one tile fewer could not keep the overlap
+    n = len(starts)
+    assert n == 1 or (n - 1) * max_tile - (n - 2) * overlap < length
 
 
-def test_ramp_and_tile_weight_by_hand() -> None:
-    np.testing.assert_allclose(ramp(6, 2), [1 / 3, 2 / 3, 1, 1, 2 / 3, 1 / 3], rtol=1e-6)
-    assert ramp(5, 0).tolist() == [1.0] * 5
-    w = tile_weight((6, 4), (2, 1))
-    np.testing.assert_allclose(w, np.outer(ramp(6, 2), ramp(4, 1)), rtol=1e-7)
-    assert w.dtype == np.float32 and float(w.min()) > 0.0
+def test_taper_by_hand() -> None:
+    assert taper(6, 2, 2, lead=False, trail=False).tolist() == [1.0] * 6
+    w = taper(10, 2, 2, lead=True, trail=False)
+    np.testing.assert_allclose(
+        w,
+        [0, 0, math.sin(math.pi / 8) ** 2, math.sin(3 * math.pi / 8) ** 2, 1, 1, 1, 1, 1, 1],
+        atol=1e-7,
+    )
+    both = taper(10, 2, 2, lead=True, trail=True)
+    np.testing.assert_allclose(both, both[::-1], atol=1e-7)
+    assert both[0] == both[1] == 0.0
+
+
+def test_neighbours_at_the_least_overlap_sum_to_one() -> None:
+    margin, fade, n = 3, 5, 40
+    overlap = 2 * margin + fade
+    a = taper(n, margin, fade, lead=False, trail=True).astype(np.float64)
+    b = taper(n, margin, fade, lead=True, trail=False).astype(np.float64)
+    total = np.zeros(2 * n - overlap)
+    total[:n] += a
+    total[n - overlap :] += b
+    np.testing.assert_allclose(total, 1.0, atol=1e-6)
+
+
+def test_layout_weights_drop_inner_edges_only() -> None:
+    lay = tile_layout((200, 300), (120, 120), 8, 8)
+    assert lay.overlap == 24 and lay.positions()[0] == (0, 0)
+    w = lay.weight(0, 0)
+    assert w[0, 0] == 1.0  # the image corner keeps full weight
+    assert w[-1, 0] == 0.0 and w[0, -1] == 0.0  # inner edges are dropped
+    assert lay.borders(1) == [(lay.cols[1], lay.tile[1]), (lay.cols[2], lay.cols[1] + lay.tile[1])]
+
+
+def _blend(f: np.ndarray, lay: TileLayout, distort: float = 0.0) -> np.ndarray:
+    """Blend tiles of ``f`` as tiled mode does; ``distort`` adds a bias near every tile
+    edge, like a network's zero padding."""
+    acc = Accumulator(f.shape)
+    th, tw = lay.tile
+    d = np.minimum.outer(
+        np.minimum(np.arange(th), np.arange(th)[::-1]),
+        np.minimum(np.arange(tw), np.arange(tw)[::-1]),
+    )
+    bias = distort * np.exp(-d / 2.0)  # 0.02 x ``distort`` at 8 px
+    for r, c in lay.positions():
+        patch = f[r : r + th, c : c + tw] + bias
+        acc.add(r, c, patch, 0.5 * patch, lay.weight(r, c))
+    return acc.normalized()[0]
+
+
+def test_edge_bias_inside_the_margin_never_reaches_the_blend() -> None:
+    yy, xx = np.mgrid[0:260, 0:330].astype(np.float32)
+    f = 0.3 * yy - 0.2 * xx
+    lay = tile_layout(f.shape, (128, 128), 16, 16)
+    depth = _blend(f, lay, distort=50.0)
+    inner = (slice(16, -16), slice(16, -16))  # the image's own border keeps its bias
+    np.testing.assert_allclose(depth[inner], f[inner], atol=0.05)
+    steps = seam_steps(depth[inner], lay)
+    assert steps["zones_ratio"] == pytest.approx(1.0, abs=0.05)
+
+
+def test_seam_steps_sees_a_step_at_the_tile_borders() -> None:
+    lay = tile_layout((200, 200), (100, 100), 4, 4)
+    flat = np.zeros((200, 200))
+    flat[:, : lay.cols[1] + 6] = 0.0
+    flat[:, lay.cols[1] :] += 10.0  # a step at the start of the second tile column
+    noisy = flat + np.random.default_rng(0).normal(0, 0.1, flat.shape)
+    s = seam_steps(noisy, lay)
+    assert s["edges_ratio"] > 10 and s["zones_ratio"] > 1.5
+    quiet = seam_steps(np.random.default_rng(1).normal(0, 1, (200, 200)), lay)
+    assert quiet["edges_ratio"] == pytest.approx(1.0, abs=0.15)
 
 
 def test_window_weight_by_hand() -> None:
@@ -64,20 +138,14 @@ def test_window_flanks_at_three_quarter_pitch_sum_to_one() -> None:
     np.testing.assert_allclose(inner, 1.0, atol=1e-6)
 
 
-def _tiles(f: np.ndarray, tile: tuple[int, int], overlap: tuple[int, int]) -> Accumulator:
-    """Blend exact tiles of ``f`` (each tile returns ``f`` itself) as tiled mode does."""
-    acc = Accumulator(f.shape)
-    weight = tile_weight(tile, overlap)
-    for r in tile_starts(f.shape[0], tile[0], overlap[0]):
-        for c in tile_starts(f.shape[1], tile[1], overlap[1]):
-            patch = f[r : r + tile[0], c : c + tile[1]]
-            acc.add(r, c, patch, 0.5 * patch, weight)
-    return acc
-
-
 def test_blending_constant_tiles_gives_the_constant() -> None:
     f = np.full((130, 90), 42.5, np.float32)
-    depth, unc = _tiles(f, (48, 40), (12, 10)).normalized()
+    lay = tile_layout(f.shape, (48, 40), 4, 4)
+    acc = Accumulator(f.shape)
+    for r, c in lay.positions():
+        patch = f[r : r + lay.tile[0], c : c + lay.tile[1]]
+        acc.add(r, c, patch, 0.5 * patch, lay.weight(r, c))
+    depth, unc = acc.normalized()
     assert depth.dtype == np.float32
     np.testing.assert_allclose(depth, 42.5, rtol=1e-6)
     np.testing.assert_allclose(unc, 21.25, rtol=1e-6)
@@ -86,7 +154,7 @@ def test_blending_constant_tiles_gives_the_constant() -> None:
 def test_blending_reproduces_a_linear_ramp_exactly() -> None:
     yy, xx = np.mgrid[0:130, 0:90].astype(np.float32)
     f = 3.0 * yy - 2.0 * xx + 7.0
-    depth, _ = _tiles(f, (48, 40), (12, 10)).normalized()
+    depth = _blend(f, tile_layout(f.shape, (48, 40), 4, 4))
     np.testing.assert_allclose(depth, f, atol=1e-3)
 
 

@@ -312,7 +312,7 @@ def test_output_exists_error_forms(tmp_path):
     plain = OutputExistsError(tmp_path / "a.tif")
     assert (
         str(plain)
-        == f"{tmp_path / 'a.tif'}: output file already exists (pass overwrite=True to replace it)"
+        == f"{tmp_path / 'a.tif'}: output file already exists (pass --overwrite to replace it)"
     )
     custom = OutputExistsError(tmp_path, "folder is not empty")
     assert str(custom) == f"{tmp_path}: folder is not empty" and custom.path == tmp_path
