@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QToolBar
 
+from .views.image_view import PANEL_TITLES
 from .widgets.display_controls import DisplayControls
 
 Shortcut = str | tuple[str, ...] | QKeySequence.StandardKey | None
@@ -29,6 +30,8 @@ class ActionSpec:
     tip: str = ""
     checkable: bool = False
     checked: bool = False
+    arg: str | None = None  # passed to the slot first (then ``checked`` when checkable)
+    group: str = ""  # actions of one group are exclusive (radio items)
 
 
 ACTIONS = (
@@ -73,7 +76,59 @@ ACTIONS = (
         None,
         "Save the panels as a PNG",
     ),
+    ActionSpec(
+        "properties",
+        "P&roperties...",
+        "show_properties",
+        "Ctrl+I",
+        "What the file says (pixel size, kV, magnification, detector...) beside what the "
+        "model expects",
+    ),
     ActionSpec("quit", "&Quit", "close", "Ctrl+Q"),
+    ActionSpec("fit", "&Fit Image", "view.fit_image", "Ctrl+0", "Show the whole image"),
+    *(
+        ActionSpec(
+            f"arrange_{name}",
+            text,
+            "display.set_arrangement",
+            tip=tip,
+            checkable=True,
+            checked=name == "auto",
+            arg=name,
+            group="arrangement",
+        )
+        for name, text, tip in (
+            ("auto", "&Automatic", "1x4 or 2x2, whichever draws the image larger"),
+            ("1x4", "&1 x 4", "The panels side by side"),
+            ("2x2", "&2 x 2", "The panels in two rows"),
+        )
+    ),
+    *(
+        ActionSpec(
+            f"panel_{key}",
+            f"Show {title}",
+            "display.set_panel_visible",
+            checkable=True,
+            checked=True,
+            arg=key,
+        )
+        for key, title in PANEL_TITLES.items()
+    ),
+    ActionSpec(
+        "surface",
+        "&3-D Surface",
+        "surface.set_visible",
+        "Ctrl+3",
+        "The depth map as a 3-D surface",
+        checkable=True,
+    ),
+    ActionSpec(
+        "compare",
+        "&Compare with Model B...",
+        "compare.load_dialog",
+        None,
+        "Load a second model; its prediction and the difference A - B beside the panels",
+    ),
     ActionSpec(
         "prev",
         "&Previous Result",
@@ -119,12 +174,14 @@ ACTIONS = (
     ActionSpec("about", "&About", "show_about"),
 )
 
+PANEL_ACTIONS = tuple(f"panel_{key}" for key in PANEL_TITLES)
 SEP = "-"
 RECENT = "<recent files>"  # the File > Open Recent sub-menu
 DOCKS = "<docks>"  # a show/hide toggle per dock
 DISPLAY = "<display controls>"  # colour map, levels, unit, raw/denoised SEM
 
-MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
+MenuEntry = str | tuple[str, tuple[str, ...]]  # an entry, or a sub-menu (title, entries)
+MENUS: tuple[tuple[str, tuple[MenuEntry, ...]], ...] = (
     (
         "&File",
         (
@@ -139,19 +196,37 @@ MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "copy",
             "save_view",
             SEP,
+            "properties",
+            SEP,
             "quit",
         ),
     ),
-    ("&View", ("prev", "next", SEP, "line", "rect", SEP, DOCKS)),
-    ("&Model", ("load_model", "calibrate")),
+    (
+        "&View",
+        (
+            "prev",
+            "next",
+            SEP,
+            "line",
+            "rect",
+            SEP,
+            "fit",
+            ("&Panels", ("arrange_auto", "arrange_1x4", "arrange_2x2", SEP, *PANEL_ACTIONS)),
+            "surface",
+            SEP,
+            DOCKS,
+        ),
+    ),
+    ("&Model", ("load_model", "compare", "calibrate")),
     ("&Batch", ("cancel",)),
     ("&Help", ("about",)),
 )
+# the display controls last: in a narrow window they go to the overflow menu first
 TOOLBAR: tuple[str, ...] = (
     *("open", "open_folder", "samples", "export", SEP),
-    *(DISPLAY, SEP),
-    *("line", "rect", SEP),
-    *("prev", "next"),
+    *("line", "rect", "surface", SEP),
+    *("prev", "next", SEP),
+    DISPLAY,
 )
 
 
@@ -161,8 +236,12 @@ class Actions:
 
     def __init__(self, window: QMainWindow) -> None:
         self._by_name: dict[str, QAction] = {}
+        groups: dict[str, QActionGroup] = {}
         for spec in ACTIONS:
-            self._by_name[spec.name] = _make_action(window, spec)
+            act = _make_action(window, spec)
+            if spec.group:
+                groups.setdefault(spec.group, QActionGroup(window)).addAction(act)
+            self._by_name[spec.name] = act
 
     def __getattr__(self, name: str) -> QAction:
         try:
@@ -190,7 +269,12 @@ def _make_action(window: QMainWindow, spec: ActionSpec) -> QAction:
     if spec.checkable:
         act.setChecked(spec.checked)
     slot: Any = operator.attrgetter(spec.slot)(window)
-    act.triggered.connect(slot)
+    if spec.arg is None:
+        act.triggered.connect(slot)
+    elif spec.checkable:
+        act.triggered.connect(lambda checked=False, f=slot, a=spec.arg: f(a, checked))
+    else:
+        act.triggered.connect(lambda _checked=False, f=slot, a=spec.arg: f(a))
     window.addAction(act)
     return act
 
@@ -202,12 +286,18 @@ def build_menus_and_toolbar(
     controls: DisplayControls,
 ) -> QMenu:
     """Fill the menu bar (:data:`MENUS`) and the main toolbar (:data:`TOOLBAR`); returns the
-    (empty) Open Recent menu, filled each time it opens."""
+    (empty) Open Recent menu, filled each time it opens. ``docks``: the docks whose
+    show/hide toggle the View menu lists (the tool docks follow their tool's action).
+
+    Actions go on the toolbar directly, so Qt's extension button (») offers those that do
+    not fit a narrow window."""
     recent = QMenu("Open &Recent", window)
-    for title, entries in MENUS:
-        menu = window.menuBar().addMenu(title)
+
+    def fill(menu: QMenu, entries: Sequence[MenuEntry]) -> None:
         for entry in entries:
-            if entry == SEP:
+            if isinstance(entry, tuple):
+                fill(menu.addMenu(entry[0]), entry[1])
+            elif entry == SEP:
                 menu.addSeparator()
             elif entry == DOCKS:
                 for d in docks:
@@ -216,6 +306,9 @@ def build_menus_and_toolbar(
                 menu.addMenu(recent)
             else:
                 menu.addAction(actions[entry])
+
+    for title, entries in MENUS:
+        fill(window.menuBar().addMenu(title), entries)
     toolbar = QToolBar("Main", window)
     toolbar.setObjectName("main_toolbar")
     window.addToolBar(toolbar)

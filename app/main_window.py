@@ -14,8 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QIcon
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QWidget
+from PySide6.QtGui import (
+    QCloseEvent,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QIcon,
+    QShowEvent,
+)
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QProgressBar, QWidget
 
 from core import resources
 from core.device import available_devices
@@ -24,6 +31,7 @@ from . import settings as keys
 from .actions import Actions, build_menus_and_toolbar
 from .controllers.batch import BatchController
 from .controllers.calibration import CalibrationController
+from .controllers.compare import CompareController
 from .controllers.context import AskFn, WindowContext
 from .controllers.denoiser import DenoiserController
 from .controllers.display import TITLE, DisplayController
@@ -31,15 +39,19 @@ from .controllers.export import ExportController
 from .controllers.inputs import InputsController
 from .controllers.model import DEFAULT_MODEL, ModelController
 from .controllers.results import ResultsController
+from .controllers.surface import SurfaceController
 from .controllers.tools import ToolsController
 from .dialogs.error_dialog import ErrorReporter
 from .dialogs.export_dialog import ExportRequest
 from .state import AppState
-from .views.image_view import LinkedImageView, configure_pyqtgraph
+from .views.compare_view import CompareView
+from .views.image_view import SEM, LinkedImageView, configure_pyqtgraph
 from .views.profile import ProfilePlot
 from .views.readout import ReadoutPanel
+from .views.surface3d import SurfaceView
 from .widgets.batch_panel import BatchPanel
 from .widgets.display_controls import DisplayControls
+from .widgets.elided_label import ElidedLabel
 from .widgets.holes_panel import HolesPanel
 from .widgets.log_panel import LogPanel
 from .widgets.model_panel import ModelPanel
@@ -99,6 +111,7 @@ class MainWindow(QMainWindow):
         self.acts = Actions(self)
         self.recent_menu = build_menus_and_toolbar(self, self.acts, self.docks, self.controls)
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self.surface.action = self.acts.surface
         self._forward_signals()
         self._restore_settings(device)
         self.setAcceptDrops(True)
@@ -120,10 +133,16 @@ class MainWindow(QMainWindow):
     def _build_widgets(self) -> None:
         self.view = LinkedImageView(self)
         self.setCentralWidget(self.view)
-        self.readout_label = QLabel("")
+        self.readout_label = ElidedLabel("")
         self.readout_label.setObjectName("readout_status")
-        self.model_status = QLabel("")
+        self.model_status = ElidedLabel("")
+        self.model_status.setMaximumWidth(320)
+        self.export_progress = QProgressBar()
+        self.export_progress.setObjectName("export_progress")
+        self.export_progress.setMaximumWidth(220)
+        self.export_progress.hide()
         self.statusBar().addWidget(self.readout_label, 1)
+        self.statusBar().addPermanentWidget(self.export_progress)
         self.statusBar().addPermanentWidget(self.model_status)
         self.controls = DisplayControls()
 
@@ -136,6 +155,11 @@ class MainWindow(QMainWindow):
         self.holes_panel = HolesPanel()
         self.log_panel = LogPanel()
         self.log_panel.attach()
+        self.surface_view = SurfaceView()
+        self.compare_view = CompareView(link_to=self.view.panels[SEM])
+        # the right-hand docks take the full height (the batch table keeps its rows)
+        self.setCorner(Qt.Corner.BottomRightCorner, R)
+        self.setCorner(Qt.Corner.TopRightCorner, R)
         self.batch_dock = self._dock("Batch", self.batch_panel, R, "batch_dock")
         self.model_dock = self._dock("Model", self.model_panel, R, "model_dock")
         self.readout_dock = self._dock("Readout", self.readout_panel, R, "readout_dock")
@@ -143,23 +167,28 @@ class MainWindow(QMainWindow):
         self.roi_dock = self._dock("ROI statistics", self.roi_panel, B, "roi_dock")
         self.holes_dock = self._dock("Holes", self.holes_panel, B, "holes_dock")
         self.log_dock = self._dock("Log", self.log_panel, B, "log_dock")
+        self.surface_dock = self._dock("3-D surface", self.surface_view, B, "surface_dock")
+        self.compare_dock = self._dock("Compare A/B", self.compare_view, B, "compare_dock")
+        # the View menu's dock toggles; the line profile, ROI and 3-D docks follow their
+        # own View actions ("Line Profile", "ROI Statistics", "3-D Surface")
         self.docks = [
             self.batch_dock,
             self.model_dock,
             self.readout_dock,
-            self.profile_dock,
-            self.roi_dock,
             self.holes_dock,
+            self.compare_dock,
             self.log_dock,
         ]
         self.tabifyDockWidget(self.model_dock, self.readout_dock)
-        self.tabifyDockWidget(self.roi_dock, self.holes_dock)
-        self.tabifyDockWidget(self.roi_dock, self.log_dock)
+        for dock in (self.log_dock, self.holes_dock, self.surface_dock, self.compare_dock):
+            self.tabifyDockWidget(self.roi_dock, dock)
+        for dock in (self.holes_dock, self.surface_dock, self.compare_dock):
+            dock.hide()
         self.model_dock.raise_()
-        self.log_dock.raise_()
+        self.roi_dock.raise_()
         self.resizeDocks([self.batch_dock], [420], Qt.Orientation.Horizontal)
         self.resizeDocks([self.profile_dock], [230], Qt.Orientation.Vertical)
-        self.holes_dock.hide()
+        self._docks_sized = False
 
     def _build_controllers(self) -> None:
         ctx = self.ctx
@@ -182,7 +211,15 @@ class MainWindow(QMainWindow):
         )
         self.model.prepare = self.denoise.configure
         self.inputs = InputsController(ctx, self.model, self._show_first_result, self)
-        self.exporter = ExportController(ctx, self.model, self.view, self)
+        self.exporter = ExportController(ctx, self.model, self.view, self.export_progress, self)
+        self.surface = SurfaceController(ctx, self.view, self.surface_view, self.surface_dock, self)
+        self.compare = CompareController(
+            ctx, self.model, self.view, self.compare_view, self.compare_dock, self
+        )
+        self.controls.unit_combo.currentTextChanged.connect(self.batch_panel.set_unit)
+        for combo in (self.controls.cmap_combo, self.controls.unit_combo):
+            combo.currentTextChanged.connect(self.surface.update)
+            combo.currentTextChanged.connect(self.compare.refresh)
         self.calibration = CalibrationController(ctx, self.model, self)
         panel = self.model_panel
         panel.loadRequested.connect(self.model.load_dialog)
@@ -217,6 +254,8 @@ class MainWindow(QMainWindow):
         if window_state is not None:
             self.restoreState(window_state)
         self.display.restore()
+        self.display.sync_actions(self.acts)
+        self.batch_panel.set_unit(self.controls.unit_combo.currentText())
         self.model_panel.set_device(device or keys.DEVICE.read(self.settings))
 
     def save_settings(self) -> None:
@@ -298,12 +337,33 @@ class MainWindow(QMainWindow):
         )
         return answer == QMessageBox.StandardButton.Yes
 
+    def show_properties(self) -> None:
+        """File > Properties: the shown file's metadata beside what the model expects."""
+        from .dialogs.properties import PropertiesDialog
+
+        data = self.state.current
+        if data is None:
+            self.ctx.status("Open an image to see its properties.", 5000)
+            return
+        predictor = self.model.predictor
+        PropertiesDialog(data, predictor.card if predictor is not None else None, self).exec()
+
     def show_about(self) -> None:
         from .dialogs.about import AboutDialog
 
         predictor = self.model.predictor
         card = predictor.card if predictor is not None else None
         AboutDialog(card, self, model_path=getattr(predictor, "source", None)).exec()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """On the first show without a saved layout: the line profile gets three fifths of
+        the bottom row (its plot needs the width more than the ROI form)."""
+        super().showEvent(event)
+        if not self._docks_sized and not keys.WINDOW_STATE.stored(self.settings):
+            w = max(self.centralWidget().width(), 300)
+            sizes = [w * 3 // 5, w * 2 // 5]
+            self.resizeDocks([self.profile_dock, self.roi_dock], sizes, Qt.Orientation.Horizontal)
+        self._docks_sized = True
 
     # ================================================================== drag and drop
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:

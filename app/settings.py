@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from PySide6.QtCore import QByteArray, QSettings
+from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
 
 ORGANIZATION = "SEMDepth"
 APPLICATION = "SEM Depth Studio"
@@ -68,6 +68,15 @@ class BoolKey(Key[bool]):
         return as_bool(raw, self.default)
 
 
+class FloatKey(Key[float]):
+    def convert(self, raw: Any) -> float:
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            return self.default
+        return value if value == value and abs(value) != float("inf") else self.default
+
+
 class StrListKey(Key[tuple[str, ...]]):
     def convert(self, raw: Any) -> tuple[str, ...]:
         if raw is None:
@@ -98,10 +107,13 @@ UNIT = StrKey("unit", "DU")  # "DU" or "nm"
 DEVICE = StrKey("device", "auto")
 SEM_DENOISED = BoolKey("sem_denoised", True)  # SEM panel shows the denoised image
 LAST_FOLDER = StrKey("last_folder", "")
-EXPORT_FOLDER = StrKey("export_folder", "")  # unset: the last folder
+EXPORT_FOLDER = StrKey("export_folder", "")  # unset: the documents folder
 RECENT_FILES = StrListKey("recent_files", ())
 DENOISE_ENABLED = BoolKey("denoise/enabled", False)  # "Denoise first (Noise2Self)"
 DENOISE_PATH = StrKey("denoise/path", "")
+ARRANGEMENT = StrKey("view/arrangement", "auto")  # "auto", "1x4" or "2x2"
+HIDDEN_PANELS = StrListKey("view/hidden_panels", ())
+SURFACE_EXAGGERATION = FloatKey("view/surface_exaggeration", 1.0)
 MODEL_PATH = StrKey("model/path", "")  # "Use this model" (calibration): loaded at start
 
 ALL_KEYS: tuple[Key[Any], ...] = (
@@ -116,6 +128,9 @@ ALL_KEYS: tuple[Key[Any], ...] = (
     RECENT_FILES,
     DENOISE_ENABLED,
     DENOISE_PATH,
+    ARRANGEMENT,
+    HIDDEN_PANELS,
+    SURFACE_EXAGGERATION,
     MODEL_PATH,
 )
 
@@ -158,7 +173,9 @@ def remember_folder(settings: QSettings, path: Path) -> None:
 
 
 def export_folder(settings: QSettings) -> str:
-    """Where the export dialog starts: the last export folder, else the last folder."""
-    if EXPORT_FOLDER.stored(settings):
+    """Where the export dialog starts: the last export folder, else the user's documents
+    folder (never the input's folder: for the bundled samples that is the installation)."""
+    if EXPORT_FOLDER.stored(settings) and EXPORT_FOLDER.read(settings):
         return EXPORT_FOLDER.read(settings)
-    return LAST_FOLDER.read(settings)
+    docs = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    return docs or str(Path.home())

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from .units import Units, format_length
+
 MAX_CACHED_RESULTS = 200
 MAX_CACHED_BYTES = 2 * 1024**3  # results' arrays kept in memory at most (2 GiB)
 
@@ -25,6 +27,32 @@ QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed"
 
 
 # ----------------------------------------------------------------------------- display data
+
+
+def domain_warning(result: Any) -> str | None:
+    """The engine's out-of-domain verdict on a prediction as one line, or None (in domain,
+    or no verdict). Read from ``result.domain`` (``in_domain``, ``score``, ``reasons``) or
+    ``result.settings["domain"]`` (``in_domain``, ``domain_score``, ``domain_reasons``)."""
+    verdict = getattr(result, "domain", None)
+    if verdict is None:
+        settings = getattr(result, "settings", None)
+        verdict = settings.get("domain") if isinstance(settings, dict) else None
+    if verdict is None:
+        return None
+
+    def get(*names: str) -> Any:
+        for n in names:
+            v = verdict.get(n) if isinstance(verdict, dict) else getattr(verdict, n, None)
+            if v is not None:
+                return v
+        return None
+
+    if get("in_domain") is not False:
+        return None
+    score = get("score", "domain_score")
+    reasons = get("reasons", "domain_reasons") or []
+    head = "Out of domain" + (f" (score {float(score):.2f})" if score is not None else "")
+    return head + (": " + "; ".join(str(r) for r in reasons) if reasons else "")
 
 
 @dataclass
@@ -50,6 +78,8 @@ class DisplayData:
     row_id: int | None = None
     sem_denoised: np.ndarray | None = None
     show_denoised: bool = True
+    sem_image: Any = None  # the core.io.SemImage read (metadata for File > Properties)
+    domain_warning: str | None = None  # the engine's out-of-domain verdict, when it says so
     error: np.ndarray | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -124,6 +154,8 @@ class DisplayData:
             model_id=str(getattr(result, "model_id", "")),
             row_id=row_id,
             sem_denoised=None if denoised is None else np.asarray(denoised),
+            sem_image=sem,
+            domain_warning=domain_warning(result),
         )
 
     # -------------------------------------------------------------- readout
@@ -163,13 +195,17 @@ class DisplayData:
         return out
 
 
-def format_readout(values: dict[str, Any]) -> str:
-    """One status-bar line for :meth:`DisplayData.readout_at` values."""
+def format_readout(values: dict[str, Any], units: Units | None = None) -> str:
+    """One short status-bar line for :meth:`DisplayData.readout_at` values: the position
+    (px, and physical with a pixel size and nm chosen) and each map's value in the chosen
+    depth unit (the Readout dock shows both units)."""
     if not values.get("inside"):
         return ""
-    parts = [f"x {values['col']} px, y {values['row']} px"]
-    if values.get("x_nm") is not None:
-        parts[0] += f" ({values['x_nm']:.1f}, {values['y_nm']:.1f} nm)"
+    physical = units.physical_lengths if units is not None else True
+    units = units or Units()
+    parts = [f"x {values['col']}, y {values['row']} px"]
+    if physical and values.get("x_nm") is not None:
+        parts[0] += f" ({format_length(values['x_nm'])}, {format_length(values['y_nm'])})"
     label = "SEM (denoised)" if values.get("sem_kind") == "denoised" else "SEM"
     parts.append(f"{label} {_fmt(values['sem'])}")
     for key, label in (
@@ -179,12 +215,8 @@ def format_readout(values: dict[str, Any]) -> str:
         ("uncertainty", "σ"),
     ):
         v = values.get(key)
-        if v is None:
-            continue
-        text = f"{label} {v:.2f} DU"
-        if values.get(f"{key}_nm") is not None:
-            text += f" ({values[f'{key}_nm']:.1f} nm)"
-        parts.append(text)
+        if v is not None:
+            parts.append(f"{label} {units.depth(v)}")
     return "   ".join(parts)
 
 
@@ -198,6 +230,32 @@ def _fmt(v: float | None) -> str:
 
 # ----------------------------------------------------------------------------- queue rows
 
+SHORT_REASON_CHARS = 40
+
+
+def short_reason(error: str, source: Path | None = None) -> str:
+    """The gist of a failure for a table cell: without the file's path (reader errors
+    begin with it), up to the first detail in brackets or after a semicolon, at most
+    :data:`SHORT_REASON_CHARS` characters ("truncated file")."""
+    text = error.strip()
+    prefixes = [f"{source}: ", f"{Path(source).name}: "] if source is not None else []
+    for prefix in prefixes:
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+            break
+    else:
+        head, sep, rest = text.partition(": ")
+        if sep and ("/" in head or "\\" in head):  # another path first
+            text = rest
+    for stop in (" (", "; ", ": "):
+        cut = text.find(stop)
+        if cut > 0:
+            text = text[:cut]
+    text = text.strip().rstrip(".")
+    if len(text) > SHORT_REASON_CHARS:
+        text = text[: SHORT_REASON_CHARS - 1].rstrip() + "…"
+    return text or "failed"
+
 
 @dataclass
 class QueueRow:
@@ -210,6 +268,8 @@ class QueueRow:
     mean_depth: float | None = None
     rmse: float | None = None
     seconds: float | None = None
+    nm_per_du: float | None = None  # the model card's depth scale, when it gives one
+    domain_warning: str | None = None
 
     def update_from_item(self, item: Any) -> None:
         status = str(item.status)
@@ -219,6 +279,8 @@ class QueueRow:
         self.rmse = float(item.rmse) if item.rmse is not None else None
         if item.result is not None:
             self.mean_depth = float(np.mean(item.result.depth))
+            self.nm_per_du = getattr(item.result, "nm_per_depth_unit", None)
+            self.domain_warning = domain_warning(item.result)
         if self.status == DONE and item.result is None and self.error is None:
             self.error = None
 
@@ -369,7 +431,15 @@ class AppState(QObject):
             out[r.status] = out.get(r.status, 0) + 1
         return out
 
-    def summary_text(self) -> str:
+    def depth_unit(self, choice: str) -> tuple[str, bool]:
+        """The table's depth unit for the unit ``choice``: ``("nm", True)`` when nm is
+        chosen and every row with a depth has the depth scale, else ``("DU", False)``."""
+        with_depth = [r for r in self.rows if r.mean_depth is not None]
+        if choice == "nm" and with_depth and all(r.nm_per_du for r in with_depth):
+            return "nm", True
+        return "DU", False
+
+    def summary_text(self, choice: str = "DU") -> str:
         c = self.counts()
         text = (
             f"{len(self.rows)} files: {c[DONE]} done, {c[FAILED]} failed, "
@@ -379,8 +449,14 @@ class AppState(QObject):
             text += f", {c[CANCELLED]} cancelled"
         rmses = [r.rmse for r in self.rows if r.rmse is not None and math.isfinite(r.rmse)]
         if rmses:
+            unit, nm = self.depth_unit(choice)
+            if nm:
+                rmses = [
+                    r.rmse * r.nm_per_du for r in self.rows if r.rmse is not None and r.nm_per_du
+                ]
             text += (
-                f"; mean RMSE {float(np.mean(rmses)):.2f} DU (per image, {len(rmses)} with truth)"
+                f"; mean RMSE {float(np.mean(rmses)):.2f} {unit} "
+                f"(per image, {len(rmses)} with truth)"
             )
         return text
 

@@ -6,6 +6,11 @@ without either it falls back to a random-initialised tiny model (the picture the
 layout only, and says so on stderr). Settings go to a temporary folder.
 
     python scripts/screenshot.py [--out docs/screenshots/main_window.png] [--model PATH]
+        [--width 1600 --height 1000] [--unit nm] [--sample field_512] [--compare MODEL_B]
+        [--surface] [--dock roi|holes|profile|log]
+
+``--compare`` loads a second model and shows the Compare A/B dock; ``--surface`` shows the
+3-D surface dock (without OpenGL, as offscreen, the dock says so).
 """
 
 from __future__ import annotations
@@ -21,15 +26,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _wait(app: object, predicate: Callable[[], bool], timeout: float = 120.0) -> None:
-    from PySide6.QtWidgets import QApplication
+def _wait(app: object, predicate: Callable[[], bool], timeout: float = 600.0) -> None:
+    """Run the event loop until ``predicate()``; QTest.qWait, not processEvents, so deferred
+    deletes happen as under app.exec() (else a stale dock tab bar stays on screen)."""
+    from PySide6.QtTest import QTest
 
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
             raise TimeoutError("the window did not reach the expected state in time")
-        QApplication.processEvents()
-        time.sleep(0.01)
+        QTest.qWait(10)
 
 
 def _fallback_model(folder: Path) -> Path:
@@ -48,13 +54,47 @@ def _fallback_model(folder: Path) -> Path:
     return save_checkpoint(folder / "demo", create_model("unet", levels=2, base_width=8), card)
 
 
+def _calibrated_copies(samples: list[Path], pixel_size_nm: float, folder: Path) -> list[Path]:
+    """ImageJ-calibrated TIFF copies of the samples (and their truth maps beside them): the
+    bundled PNGs state no pixel size."""
+    import shutil
+
+    import numpy as np
+    import tifffile
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for s in samples:
+        target = folder / f"{s.stem}.tif"
+        res = 1.0 / pixel_size_nm
+        pixels = np.asarray(Image.open(s))
+        tifffile.imwrite(
+            target, pixels, imagej=True, resolution=(res, res), metadata={"unit": "nm"}
+        )
+        for truth in s.parent.glob(f"{s.stem}_depth.*"):
+            shutil.copy(truth, folder / truth.name)
+        out.append(target)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots" / "main_window.png")
     p.add_argument("--model", type=Path, default=None)
     p.add_argument("--sample", default="hole_1", help="stem of the sample to show [hole_1]")
-    p.add_argument("--width", type=int, default=1400)
-    p.add_argument("--height", type=int, default=900)
+    p.add_argument("--width", type=int, default=1600)
+    p.add_argument("--height", type=int, default=1000)
+    p.add_argument("--unit", choices=("DU", "nm"), default="DU")
+    p.add_argument("--compare", type=Path, default=None, help="model B checkpoint")
+    p.add_argument("--surface", action="store_true", help="show the 3-D surface dock")
+    p.add_argument("--dock", default="roi", help="bottom dock to raise [roi]")
+    p.add_argument(
+        "--pixel-size",
+        type=float,
+        default=None,
+        help="open calibrated TIFF copies of the samples (this many nm per pixel)",
+    )
     args = p.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -81,13 +121,17 @@ def main(argv: list[str] | None = None) -> int:
     win.resize(args.width, args.height)
     win.show()
     _wait(app, lambda: win.predictor is not None or bool(problems))
+    win.controls.unit_combo.setCurrentText(args.unit)
+    prefix = "field" if args.sample.startswith("field") else "hole"
     samples = [
         s
         for s in resources.sample_images()
-        if s.stem.startswith("hole") and not is_output_stem(s.stem)
+        if s.stem.startswith(prefix) and not is_output_stem(s.stem)
     ]
     if not samples:
         raise SystemExit("screenshot: no hole_* sample images found in resources/samples")
+    if args.pixel_size:
+        samples = _calibrated_copies(samples, args.pixel_size, tmp / "samples")
     win.open_paths(samples)
     _wait(
         app,
@@ -107,10 +151,21 @@ def main(argv: list[str] | None = None) -> int:
     # a profile across the hole, through its centre
     win.view.set_line((2.5, rows * 0.5 + 0.5), (cols - 2.5, rows * 0.5 + 0.5))
     win.view.on_mouse_moved((win.view.scene_pos_of_pixel(rows // 2, cols // 2, "depth"),))
+    if args.dock == "roi":
+        win.acts.rect.trigger()  # the rectangle tool and its statistics
+    elif args.dock in ("holes", "profile", "log"):
+        getattr(win, f"{args.dock}_dock").raise_()
+    if args.compare is not None:
+        win.compare.load(args.compare)
+        _wait(app, lambda: bool(win.compare.results) or bool(problems))
+    if args.surface:
+        win.acts.surface.trigger()
+    # the cursor over the centre: the status bar, the Readout dock and Compare's readout
+    win.view.on_mouse_moved((win.view.scene_pos_of_pixel(rows // 2, cols // 2, "depth"),))
     win.statusBar().clearMessage()  # show the cursor readout, not the last transient message
-    for _ in range(20):
-        app.processEvents()
-        time.sleep(0.02)
+    from PySide6.QtTest import QTest
+
+    QTest.qWait(400)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     ok = win.grab().save(str(args.out), "PNG")
     win.close()

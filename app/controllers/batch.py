@@ -61,6 +61,16 @@ def expand_for_queue(inputs: Sequence[str | Path]) -> tuple[list[Path], list[tup
     return accepted, rejected
 
 
+def progress_text(p: Progress) -> str:
+    """The file a batch report names and, where the engine reports it, the progress inside
+    it ("hole_2.png: tiles 12/40, 3 s left")."""
+    describe = getattr(p, "describe", None)
+    inner = getattr(p, "inner", None)
+    if inner is not None and callable(describe):
+        return f"{p.message}: {describe()}" if p.message else str(describe())
+    return p.message
+
+
 class BatchController(QObject):
     """Runs the queued rows of an :class:`AppState` through ``core.batch.run_batch``.
 
@@ -72,7 +82,7 @@ class BatchController(QObject):
     """
 
     itemReady = Signal(int, object)
-    progressChanged = Signal(int, int, str)
+    progressChanged = Signal(int, int, str)  # done, total, what runs now (file, tiles, ETA)
     jobStarted = Signal(int)
     jobFinished = Signal(object)
     jobFailed = Signal(object)
@@ -155,6 +165,18 @@ class BatchController(QObject):
         log.info("batch started: %d image(s)", len(paths))
         return True
 
+    @property
+    def can_skip(self) -> bool:
+        """Whether the engine can abandon only the file being predicted."""
+        return hasattr(CancelToken, "skip_current")
+
+    def skip_current(self) -> bool:
+        """Abandon the file being predicted; the batch goes on (False: not possible)."""
+        if self.task is None or not self.can_skip:
+            return False
+        self.task.cancel_token.skip_current()  # type: ignore[attr-defined]
+        return True
+
     def cancel(self) -> None:
         """Stop the running job (within one image) and drop every queued row."""
         if self.task is not None:
@@ -187,7 +209,7 @@ class BatchController(QObject):
         kind, value = payload  # type: ignore[misc]
         if kind == "progress":
             p: Progress = value
-            self.progressChanged.emit(p.done, p.total, p.message)
+            self.progressChanged.emit(p.done, p.total, progress_text(p))
             if 0 <= p.done < len(self._job_rows):
                 for rid in self._job_rows[p.done]:
                     if self.state.row(rid).status == QUEUED:

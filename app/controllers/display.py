@@ -10,7 +10,8 @@ from PySide6.QtCore import QObject, Signal
 
 from .. import settings as keys
 from ..state import DisplayData
-from ..views.image_view import DEPTH_COLORMAPS, LinkedImageView
+from ..views.grid import ARRANGEMENTS
+from ..views.image_view import DEPTH_COLORMAPS, PANEL_KEYS, LinkedImageView
 from ..widgets.display_controls import UNITS, DisplayControls
 from .context import WindowContext
 from .tools import ToolsController
@@ -56,14 +57,43 @@ class DisplayController(QObject):
             self.view.set_depth_colormap(cmap)
         unit = keys.UNIT.read(s)
         self.controls.unit_combo.setCurrentText(unit if unit in UNITS else "DU")
-        self.view.unit = self.controls.unit_combo.currentText()
+        self.view.set_unit(self.controls.unit_combo.currentText())
+        self.tools.update_profile()
         self.controls.sem_denoised_check.setChecked(keys.show_denoised_setting(s))
+        arrangement = keys.ARRANGEMENT.read(s)
+        self.view.set_arrangement(arrangement if arrangement in ARRANGEMENTS else "auto")
+        for key in keys.HIDDEN_PANELS.read(s):
+            if key in PANEL_KEYS:
+                self.view.set_panel_visible(key, False)
+
+    def sync_actions(self, actions: Any) -> None:
+        """Tick the View > Panels items that match the view (after :meth:`restore`)."""
+        actions[f"arrange_{self.view.arrangement}"].setChecked(True)
+        for key in PANEL_KEYS:
+            actions[f"panel_{key}"].setChecked(key not in self.view.hidden)
+        self._actions = actions
 
     def save(self) -> None:
         s = self.ctx.settings
         keys.COLORMAP.write(s, self.controls.cmap_combo.currentText())
         keys.UNIT.write(s, self.controls.unit_combo.currentText())
         keys.SEM_DENOISED.write(s, self.controls.sem_denoised_check.isChecked())
+        keys.ARRANGEMENT.write(s, self.view.arrangement)
+        keys.HIDDEN_PANELS.write(s, sorted(self.view.hidden))
+
+    # panels -------------------------------------------------------------------
+    def set_arrangement(self, arrangement: str, _checked: bool = True) -> None:
+        """View > Panels: "auto", "1x4" or "2x2"."""
+        self.view.set_arrangement(arrangement)
+        keys.ARRANGEMENT.write(self.ctx.settings, arrangement)
+
+    def set_panel_visible(self, key: str, visible: bool) -> None:
+        """View > Panels > Show ...: the last visible panel cannot be hidden."""
+        self.view.set_panel_visible(key, visible)
+        keys.HIDDEN_PANELS.write(self.ctx.settings, sorted(self.view.hidden))
+        actions = getattr(self, "_actions", None)
+        if actions is not None:
+            actions[f"panel_{key}"].setChecked(key not in self.view.hidden)
 
     def warm_up(self) -> None:
         """Draw the panels once with placeholder data, offscreen, while the window is built.
@@ -81,14 +111,11 @@ class DisplayController(QObject):
         self.view.grab()
         self.tools.profile_plot.grab()
         self.view.show_data(None)
-        self.tools.profile_plot.clear_profile()
+        self.tools.update_profile()  # empty, its axes in the chosen unit
 
     # the shown result ---------------------------------------------------------
     def on_current_changed(self, data: DisplayData | None) -> None:
-        nm_ok = bool(data is not None and data.nm_per_depth_unit)
-        self.controls.set_nm_available(nm_ok)
-        unit = self.controls.unit_combo.currentText() if nm_ok else "DU"
-        self.view.show_data(data, unit=unit)
+        self.view.show_data(data, unit=self.controls.unit_combo.currentText())
         self.update_sem_labels()
         self.tools.show_holes(data)
         if data is None:
@@ -165,7 +192,8 @@ class DisplayController(QObject):
         keys.UNIT.write(self.ctx.settings, unit)
         current = self.ctx.state.current
         if current is None:
-            self.view.unit = unit
+            self.view.set_unit(unit)
+            self.tools.update_profile()  # the empty profile's axes say the unit too
             return
         old_scale = self.view.scale
         self.view.show_data(current, unit=unit)

@@ -1,14 +1,18 @@
-"""Export: depth maps of the shown result or of every finished result, written through
+"""Export: depth maps of the shown result or of every result, written through
 :mod:`core.batch` (the same files and names as ``semdepth predict``), and images of the
 view (clipboard, PNG).
 
 One naming rule for both scopes (:func:`export_stems`): the CLI's
-:class:`core.batch.StemNamer` over the finished results, so the shown image is written
-under the name that exporting all would give it.
+:class:`core.batch.StemNamer` over the exported inputs, so the shown image is written
+under the name that exporting all would give it. Results already computed are written
+from memory (:func:`core.batch.write_outputs`), not predicted again; only those dropped
+from memory are. ``summary.csv`` lists failed files too. The colour PNG uses the shown
+unit and colour map (when the writer has it; viridis otherwise).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,13 +20,25 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QProgressBar
 
-from core.batch import StemNamer, run_batch, write_outputs
+from core.batch import (
+    BatchItem,
+    BatchSummary,
+    ColourPng,
+    StemNamer,
+    SummaryWriter,
+    capture_failure,
+    run_batch,
+    run_items,
+    write_outputs,
+)
 from core.io.atomic import OutputExistsError
+from core.io.colormaps import COLORMAPS
 
 from .. import settings as keys
 from ..dialogs.export_dialog import ExportDialog, ExportRequest
+from ..state import DONE, FAILED, QueueRow
 from ..views.image_view import LinkedImageView
 from ..workers import Task, TaskFailure
 from .batch import path_key
@@ -30,6 +46,12 @@ from .context import WindowContext
 from .model import ModelController
 
 log = logging.getLogger(__name__)
+
+
+def _drop_arrays(item: BatchItem) -> None:
+    """The exported copy lets go of its arrays (the result cache keeps its own)."""
+    item.result = None
+    item.ground_truth = None
 
 
 def export_stems(sources: Sequence[Path]) -> dict[str, str]:
@@ -57,15 +79,35 @@ class ExportController(QObject):
         ctx: WindowContext,
         model: ModelController,
         view: LinkedImageView,
+        progress: QProgressBar,
         parent: QObject,
     ) -> None:
         super().__init__(parent)
         self.ctx = ctx
         self.model = model
         self.view = view
+        self.progress = progress
+
+    def export_rows(self) -> list[QueueRow]:
+        """The rows an export of all lists: the finished ones and the failed ones."""
+        return [r for r in self.ctx.state.rows if r.status in (DONE, FAILED)]
 
     def done_sources(self) -> list[Path]:
-        return [r.source for r in self.ctx.state.done_rows()]
+        return [r.source for r in self.export_rows()]
+
+    def colour_png(self) -> ColourPng:
+        """The colour PNG as the view shows depth: its unit and (if the writer has it) its
+        colour map."""
+        units = self.view.units
+        cmap = self.view.depth_cmap if self.view.depth_cmap in COLORMAPS else "viridis"
+        return ColourPng(cmap=cmap, scale=units.depth_scale, unit=units.depth_unit)
+
+    def _show_progress(self, done: int, total: int, text: str = "") -> None:
+        bar = self.progress
+        bar.setRange(0, max(total, 1))
+        bar.setValue(done)
+        bar.setFormat(f"Export %v / %m{(' - ' + text) if text else ''}")
+        bar.setVisible(done < total)
 
     def dialog(self) -> None:
         state = self.ctx.state
@@ -118,18 +160,23 @@ class ExportController(QObject):
         if data is None or item is None or stem is None:
             self.ctx.status("No result to export.", 5000)
             return None
-        out_dir, formats = request.out_dir, request.formats
+        out_dir, formats, colour = request.out_dir, request.formats, self.colour_png()
+        self._show_progress(0, 1, stem)
 
         def work(_emit: Any, _cancel: Any) -> Any:
             out_dir.mkdir(parents=True, exist_ok=True)
-            return write_outputs(item, out_dir, formats=formats, stem=stem, overwrite=overwrite)
+            return write_outputs(
+                item, out_dir, formats=formats, stem=stem, overwrite=overwrite, colour=colour
+            )
 
         def ok(outputs: Any) -> None:
+            self._show_progress(1, 1)
             self.ctx.status(f"Exported {stem} to {out_dir}", 8000)
             log.info("exported %s: %s", stem, ", ".join(str(p) for p in dict(outputs).values()))
             self.finished.emit(outputs)
 
         def failed(f: TaskFailure) -> None:
+            self._show_progress(1, 1)
             if isinstance(f.exception, OutputExistsError | FileExistsError) and not overwrite:
                 if self.ctx.ask("Overwrite?", f"{f.message}\n\nOverwrite the existing files?"):
                     self._export_current(request, True)
@@ -143,13 +190,16 @@ class ExportController(QObject):
         return self.ctx.tasks.start("export", work, ok, failed)
 
     def _export_all(self, request: ExportRequest, overwrite: bool | None) -> Task | None:
-        predictor = self.model.predictor
-        if predictor is None:
-            self.ctx.status("Load a model before exporting all results.", 5000)
-            return None
-        sources = self.done_sources()
-        if not sources:
+        state = self.ctx.state
+        rows = self.export_rows()
+        done = [r for r in rows if r.status == DONE]
+        if not done:
             self.ctx.status("No finished results to export.", 5000)
+            return None
+        cached = {r.row_id: state.cache.get(r.row_id) for r in done}
+        predictor = self.model.predictor
+        if predictor is None and any(v is None for v in cached.values()):
+            self.ctx.status("Load a model: some results must be predicted again.", 5000)
             return None
         out_dir, formats = request.out_dir, request.formats
         if overwrite is None:
@@ -163,33 +213,73 @@ class ExportController(QObject):
                     self.ctx.status("Export cancelled.", 5000)
                     return None
                 overwrite = True
+        stems = export_stems([r.source for r in rows])
+        colour, replace = self.colour_png(), bool(overwrite)
+
+        def process(index: int, path: Path, cancel: Any) -> BatchItem:
+            row = rows[index]
+            if row.status == FAILED:  # listed in summary.csv with its reason
+                return BatchItem(
+                    index, path, "failed", row.error or "failed", None, None, None, {}, 0.0
+                )
+            source = cached.get(row.row_id)
+            if source is None:  # dropped from memory: predict it again
+                source = run_batch([path], predictor, None, keep_results=True, cancel=cancel)
+                source = source.items[0]
+                if source.status != DONE:
+                    return source
+            item = copy.copy(source)
+            item.index, item.status, item.error = index, FAILED, None
+            with capture_failure(item, path, log):
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                item.outputs = write_outputs(
+                    source,
+                    out_dir,
+                    formats=formats,
+                    stem=stems[path_key(path)],
+                    overwrite=replace,
+                    colour=colour,
+                )
+                item.status = DONE
+            item.seconds = source.seconds  # the summary's time is the prediction's
+            return item
 
         def work(emit: Any, cancel: Any) -> Any:
-            return run_batch(
-                sources,
-                predictor,
-                out_dir,
-                formats=formats,
-                overwrite=bool(overwrite),
-                progress=lambda p: emit(p),
+            out_dir.mkdir(parents=True, exist_ok=True)
+            run = run_items(
+                [r.source for r in rows],
+                lambda i, p: process(i, p, cancel),
+                progress=emit,
                 cancel=cancel,
+                release=_drop_arrays,
+                writer=SummaryWriter(out_dir, overwrite=replace),
             )
+            return BatchSummary(run.items, run.n_done, run.n_failed, run.cancelled, run.summary_csv)
 
         def progress(p: Any) -> None:
+            self._show_progress(p.done, p.total, p.message)
             self.ctx.status(f"Exporting {p.done}/{p.total}...", 2000)
 
         def ok(summary: Any) -> None:
+            self._show_progress(1, 1)
             msg = f"Exported {summary.n_done} result(s) to {out_dir}"
             if summary.n_failed:
-                msg += f"; {summary.n_failed} failed (see the log)"
+                msg += f"; {summary.n_failed} failed file(s) listed in the summary"
                 for it in summary.items:
-                    if it.status == "failed":
+                    if it.status == FAILED:
                         log.warning("export %s: %s", it.source, it.error)
             self.ctx.status(msg, 10000)
             log.info(msg)
             self.finished.emit(summary)
 
-        return self.ctx.tasks.start("export", work, ok, on_message=progress)
+        def failed(f: TaskFailure) -> None:
+            self._show_progress(1, 1)
+            self.ctx.report_failure(f)
+            self.failed.emit(f.message)
+
+        self._show_progress(0, len(rows))
+        return self.ctx.tasks.start("export", work, ok, failed, on_message=progress)
 
     # images of the view -------------------------------------------------------
     def copy_view(self) -> None:

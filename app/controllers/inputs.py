@@ -74,7 +74,10 @@ class InputsController(QObject):
             if rejected:
                 msg += f"; {len(rejected)} input(s) could not be queued"
             if self.model.predictor is None and accepted:
-                msg += " - no model loaded, load one to start"
+                if self.model.loading:
+                    msg += " - they start once the model has loaded"
+                else:
+                    msg += " - no model loaded, load one to start"
             if note:
                 msg += f". {note}"
             ctx.status(msg, 10000)

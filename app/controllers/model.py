@@ -26,6 +26,23 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL: Any = object()
 
 
+def load_predictor(path: Path, device: str | None) -> Any:
+    """A :class:`~core.inference.Predictor` from a checkpoint, warmed up (kernel selection,
+    autocast set-up) here rather than on the first image. Runs in a worker thread."""
+    predictor = Predictor.from_checkpoint(path, device=device)
+    rows, cols = predictor.input_size
+    predictor.run_model(np.zeros((1, rows, cols), np.float32))
+    return predictor
+
+
+def choose_model(ctx: WindowContext, title: str) -> Path | None:
+    """A checkpoint chosen in a file dialog (None: cancelled)."""
+    path, _ = QFileDialog.getOpenFileName(
+        ctx.window, title, ctx.last_folder, "Models (*.safetensors);;All files (*)"
+    )
+    return Path(path) if path else None
+
+
 class ModelController(QObject):
     """Owns the :class:`~core.inference.Predictor` the batch predicts with.
 
@@ -46,6 +63,7 @@ class ModelController(QObject):
         self.status_label = status_label
         self.predictor: Any = None
         self.path: Path | None = None
+        self.loading = False  # a checkpoint is being loaded now
         self.prepare: Callable[[Any], None] = lambda _predictor: None
 
     def load_at_start(self, model_path: Any) -> None:
@@ -86,15 +104,13 @@ class ModelController(QObject):
         """Load a checkpoint in a worker thread; ``loaded`` fires when it is ready."""
         device = device or self.panel.device()
         self.status_label.setText(f"Loading {Path(path).name}...")
+        self.loading = True
 
         def work(_emit: Any, _cancel: Any) -> Any:
-            predictor = Predictor.from_checkpoint(path, device=device)
-            # warm up (kernel selection, autocast set-up) here rather than on the first image
-            rows, cols = predictor.input_size
-            predictor.run_model(np.zeros((1, rows, cols), np.float32))
-            return predictor
+            return load_predictor(path, device)
 
         def ok(predictor: Any) -> None:
+            self.loading = False
             self.predictor = predictor
             self.path = Path(path)
             self.prepare(predictor)
@@ -108,6 +124,7 @@ class ModelController(QObject):
             self.ctx.batch.start_if_idle()
 
         def failed(f: TaskFailure) -> None:
+            self.loading = False
             self._no_model(f"No model loaded: {f.message}")
             self.ctx.errors.report("Could not load the model", f.message, f.traceback)
             self.failed.emit(f.message)
@@ -115,14 +132,9 @@ class ModelController(QObject):
         return self.ctx.tasks.start("load model", work, ok, failed)
 
     def load_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self.ctx.window,
-            "Load model",
-            self.ctx.last_folder,
-            "Models (*.safetensors);;All files (*)",
-        )
-        if path:
-            self.load(Path(path))
+        path = choose_model(self.ctx, "Load model")
+        if path is not None:
+            self.load(path)
 
     def set_device(self, device: str) -> None:
         """Remember the device and reload the model onto it."""

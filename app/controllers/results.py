@@ -56,14 +56,17 @@ class ResultsController(QObject):
         batch.jobFailed.connect(self._on_job_failed)
         panel.rowActivated.connect(self.show_row)
         panel.cancelRequested.connect(self.cancel_batch)
+        panel.skipRequested.connect(self.skip_file)
+        panel.can_skip = batch.can_skip
         panel.clearRequested.connect(self.clear_queue)
 
     # the batch runner ---------------------------------------------------------
     def _on_job_started(self, _n_images: int) -> None:
         self.panel.set_running(True)
 
-    def _on_progress(self, done: int, total: int, _message: str) -> None:
+    def _on_progress(self, done: int, total: int, message: str) -> None:
         self.panel.set_progress(done, total)
+        self.panel.set_current_file(message if done < total else "")
 
     def _on_item_ready(self, row_id: int, item: Any) -> None:
         if item.status == DONE and item.result is not None:
@@ -91,6 +94,11 @@ class ResultsController(QObject):
         self.ctx.batch.cancel()
         self.ctx.tasks.cancel("export")
         self.ctx.status("Cancelling...", 3000)
+
+    def skip_file(self) -> None:
+        """Abandon the file being predicted; the batch goes on with the next one."""
+        if self.ctx.batch.skip_current():
+            self.ctx.status("Skipping the current file...", 3000)
 
     def clear_queue(self) -> None:
         if self.ctx.batch.busy:

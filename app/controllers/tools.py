@@ -9,6 +9,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QDockWidget, QLabel
 
 from ..state import AppState, DisplayData, format_readout
+from ..units import length_unit
 from ..views.image_view import LinkedImageView
 from ..views.profile import ProfilePlot, line_distances, sample_line
 from ..views.readout import ReadoutPanel
@@ -61,8 +62,9 @@ class ToolsController(QObject):
 
     def on_cursor(self, row: int, col: int) -> None:
         values = self.readout_at(row, col)
-        self.readout_panel.set_values(values)
-        self.readout_label.setText(format_readout(values))
+        units = self.view.units
+        self.readout_panel.set_values(values, units)
+        self.readout_label.setText(format_readout(values, units))
 
     def on_cursor_left(self) -> None:
         self.readout_label.setText("")
@@ -75,7 +77,11 @@ class ToolsController(QObject):
     def update_profile(self) -> None:
         data = self.state.current
         if data is None or not self.line_on:
-            self.profile_plot.clear_profile()
+            units = self.view.units
+            self.profile_plot.clear_profile(
+                distance_unit="nm" if units.length_symbol == "m" else "px",
+                depth_unit=units.depth_unit,
+            )
             return
         self.update_profile_for(data)
 
@@ -83,9 +89,11 @@ class ToolsController(QObject):
         p0, p1 = self.view.line()
         dist = line_distances(p0, p1)
         unit = "px"
-        if data.pixel_size_nm:
-            dist = dist * data.pixel_size_nm
-            unit = "nm"
+        units = self.view.units
+        if units.physical_lengths and data.pixel_size_nm:
+            nm = dist * data.pixel_size_nm
+            factor, unit = length_unit(float(nm[-1]) if len(nm) else 0.0)
+            dist = nm / factor
         curves = {
             "depth": sample_line(self.view.scaled(data.depth), p0, p1),
             "truth": None
@@ -114,7 +122,7 @@ class ToolsController(QObject):
             return
         rows, cols = rect_slices(data.shape, *self.view.rect())
         stats = roi_statistics(data.depth, data.truth, rows, cols)
-        self.roi_panel.set_stats(stats, self.view.unit_label, self.view.scale)
+        self.roi_panel.set_stats(stats, self.view.units)
 
     def roi_stats(self) -> dict[str, Any] | None:
         """The rectangle's statistics in DU (None when the tool is off or nothing is shown)."""
@@ -132,17 +140,19 @@ class ToolsController(QObject):
         self.update_roi_stats()
 
     # hole table and shown result ----------------------------------------------
-    def on_hole_selected(self, row: float, col: float) -> None:
-        # hole centres are pixel indices; pixel (r, c) is centred at (c + 0.5, r + 0.5)
-        self.view.center_on(row + 0.5, col + 0.5)
+    def on_hole_selected(self, hole: Any) -> None:
+        self.view.select_hole(hole)
 
     def show_holes(self, data: DisplayData | None) -> None:
-        self.holes_panel.set_holes(data.holes if data is not None else None)
+        self.holes_panel.set_holes(data.holes if data is not None else None, self.view.units)
         if data is not None and data.holes:
             self.docks["holes"].show()
             self.docks["holes"].raise_()
 
     def refresh(self) -> None:
-        """Recompute the profile and the ROI statistics (new result, unit or SEM image)."""
+        """Recompute the profile, the ROI statistics and the hole table (new result, unit or
+        SEM image)."""
         self.update_profile()
         self.update_roi_stats()
+        data = self.state.current
+        self.holes_panel.set_holes(data.holes if data is not None else None, self.view.units)

@@ -17,21 +17,27 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Signal
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import QLabel
 
 from ..state import DisplayData
+from ..units import Units
+from .grid import PanelGrid
+from .panel import ImagePanel
 
 SEM, DEPTH, TRUTH, AUX = "sem", "depth", "truth", "aux"
 PANEL_KEYS = (SEM, DEPTH, TRUTH, AUX)
+PANEL_TITLES = {
+    SEM: "SEM Image",
+    DEPTH: "Predicted Depth",
+    TRUTH: "True Depth",
+    AUX: "Error or Uncertainty",
+}
 DEPTH_COLORMAPS = ("viridis", "cividis", "inferno", "magma", "plasma", "turbo", "CET-L1")
 ERROR_COLORMAP = "CET-D1"
 UNCERTAINTY_COLORMAP = "inferno"
-
-PANEL_MIN_WIDTH = 120.0  # px; every panel column gets the same width (see ImagePanel)
-
-CROSSHAIR_PEN = pg.mkPen((255, 255, 255, 150), width=1, style=pg.QtCore.Qt.PenStyle.DashLine)
-LINE_PEN = pg.mkPen("#ff4081", width=2)
-RECT_PEN = pg.mkPen("#76ff03", width=2)
+EMPTY_HINT = "Open an SEM image (Ctrl+O), a folder (Ctrl+Shift+O)\nor drop files here"
 
 
 def configure_pyqtgraph() -> None:
@@ -53,15 +59,6 @@ def configure_runtime() -> None:
     sys.setswitchinterval(GUI_SWITCH_INTERVAL_S)
 
 
-def get_colormap(name: str) -> pg.ColorMap:
-    if name == "gray":
-        return pg.ColorMap(pos=[0.0, 1.0], color=[(0, 0, 0), (255, 255, 255)], name="gray")
-    cmap = pg.colormap.get(name)
-    if cmap is None:  # pragma: no cover - every name above ships with pyqtgraph
-        raise ValueError(f"unknown colour map {name!r}")
-    return cmap
-
-
 def finite_range(*arrays: np.ndarray | None) -> tuple[float, float]:
     """(min, max) over the finite values of the arrays; (0, 1) when there are none."""
     lo, hi = math.inf, -math.inf
@@ -79,87 +76,21 @@ def finite_range(*arrays: np.ndarray | None) -> tuple[float, float]:
     return lo, hi
 
 
-class ImagePanel(pg.PlotItem):
-    """One image in a plot with pixel axes, a colour bar, a crosshair and the tool ROIs."""
+class LinkedImageView(PanelGrid, pg.GraphicsLayoutWidget):
+    """The four linked panels plus the cursor, line-profile and rectangle tools.
 
-    def __init__(self, key: str, title: str, cmap: str, bar_label: str) -> None:
-        super().__init__(title=title)
-        self.key = key
-        # The same minimum and preferred width for every panel, whatever it shows: left to
-        # pyqtgraph, the grid gave the columns content-dependent widths (titles, tick and
-        # colour-bar labels), so a result whose title differs from the last one (e.g.
-        # "Uncertainty" after "Error") re-laid out and resized all four panels after their
-        # first paint, and the view painted twice.
-        self.setMinimumWidth(PANEL_MIN_WIDTH)
-        self.setPreferredWidth(PANEL_MIN_WIDTH)
-        self.setAspectLocked(True)
-        self.invertY(True)
-        self.setLabel("bottom", "x (px)")
-        self.setLabel("left", "y (px)")
-        self.setMenuEnabled(False)
-        self.hideButtons()
-        self.image_item = pg.ImageItem(axisOrder="row-major")
-        self.addItem(self.image_item)
-        self.bar = pg.ColorBarItem(
-            values=(0.0, 1.0),
-            colorMap=get_colormap(cmap),
-            label=bar_label,
-            orientation="horizontal",
-            interactive=True,
-            width=14,
-            rounding=0.01,
-        )
-        self.bar.setImageItem(self.image_item, insert_in=self)
-        self.vline = pg.InfiniteLine(angle=90, movable=False, pen=CROSSHAIR_PEN)
-        self.hline = pg.InfiniteLine(angle=0, movable=False, pen=CROSSHAIR_PEN)
-        for line in (self.vline, self.hline):
-            line.setZValue(20)
-            line.hide()
-            self.addItem(line, ignoreBounds=True)
-        self.line_roi = pg.LineSegmentROI([(0, 0), (1, 1)], pen=LINE_PEN)
-        self.line_roi.setZValue(30)
-        self.addItem(self.line_roi, ignoreBounds=True)
-        self.rect_roi = pg.RectROI((0, 0), (1, 1), pen=RECT_PEN, removable=False)
-        self.rect_roi.setZValue(25)
-        self.addItem(self.rect_roi, ignoreBounds=True)
-        self.message = pg.TextItem("", color=(220, 220, 220), anchor=(0.5, 0.5))
-        self.message.setZValue(40)
-        self.addItem(self.message, ignoreBounds=True)
-
-    @property
-    def image(self) -> np.ndarray | None:
-        """The array the ImageItem shows."""
-        img = self.image_item.image
-        return None if img is None else np.asarray(img)
-
-    def set_array(self, array: np.ndarray | None, levels: tuple[float, float]) -> None:
-        if array is None:
-            self.image_item.clear()
-            self.image_item.image = None
-            return
-        self.image_item.setImage(array, autoLevels=False)
-        self.bar.setLevels(levels)
-
-    def set_message(self, text: str, at: tuple[float, float] = (0.0, 0.0)) -> None:
-        self.message.setText(text)
-        self.message.setPos(*at)
-        self.message.setVisible(bool(text))
-
-    def set_colormap(self, name: str) -> None:
-        self.bar.setColorMap(get_colormap(name))
-
-    def set_bar_label(self, label: str) -> None:
-        self.bar.axis.setLabel(label)
-
-
-class LinkedImageView(pg.GraphicsLayoutWidget):
-    """The four linked panels plus the cursor, line-profile and rectangle tools."""
+    Panels are laid out 1x4 or 2x2 (:meth:`set_arrangement`; "auto" picks the one that
+    draws the image largest in the view's size) and can be hidden
+    (:meth:`set_panel_visible`). Axes, colour bars and the scale bar follow
+    :attr:`units` (px and DU, or physical units).
+    """
 
     cursorMoved = Signal(int, int)  # row, col (px) under the cursor
     cursorLeft = Signal()
     lineChanged = Signal(object)  # ((x0, y0), (x1, y1)) in px
     rectChanged = Signal(object)  # (x, y, w, h) in px
     depthLevelsChanged = Signal(float, float)  # user dragged a depth colour bar
+    layoutChanged = Signal(str)  # the grid now used: "1x4" or "2x2"
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent=parent)
@@ -171,17 +102,35 @@ class LinkedImageView(pg.GraphicsLayoutWidget):
             TRUTH: ImagePanel(TRUTH, "True depth", "viridis", "depth (DU)"),
             AUX: ImagePanel(AUX, "Uncertainty (TTA std)", UNCERTAINTY_COLORMAP, "σ (DU)"),
         }
-        for col, key in enumerate(PANEL_KEYS):
-            panel = self.panels[key]
-            self.addItem(panel, row=0, col=col)
-            self.ci.layout.setColumnStretchFactor(col, 1)
-        first = self.panels[SEM]
-        for key in PANEL_KEYS[1:]:
-            self.panels[key].setXLink(first)
-            self.panels[key].setYLink(first)
+        self.arrangement = "auto"
+        self.fitted = False  # the view shows the whole image (refitted when resized)
+        self._refit_timer = QTimer(self)
+        self._refit_timer.setSingleShot(True)
+        self._refit_timer.setInterval(0)
+        self._refit_timer.timeout.connect(self._refit)
+        self.grid = ""  # the arrangement in use ("1x4" or "2x2")
+        self.hidden: set[str] = set()
+        self.hint = QLabel(EMPTY_HINT, self)
+        self.hint.setObjectName("empty_hint")
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.hint.setWordWrap(True)
+        self.hint.setStyleSheet(
+            "color: #e8eaed; font-size: 11pt; background: rgba(32, 33, 36, 235);"
+            "border: 1px solid #5f6368; border-radius: 6px; padding: 12px;"
+        )
+        self.hint.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        # the engine's out-of-domain verdict, over the panels for as long as the result shows
+        self.banner = QLabel("", self)
+        self.banner.setObjectName("domain_banner")
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet(
+            "color: white; background: rgba(229, 57, 53, 220); padding: 4px; font-weight: bold;"
+        )
+        self.banner.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.banner.hide()
         self.data: DisplayData | None = None
         self.unit = "DU"
-        self.scale = 1.0
+        self.units = Units(empty=True)
         self.depth_cmap = "viridis"
         self.auto_levels = True
         self.fixed_levels: tuple[float, float] = (0.0, 255.0)
@@ -194,36 +143,71 @@ class LinkedImageView(pg.GraphicsLayoutWidget):
             p.rect_roi.sigRegionChanged.connect(self._on_rect_moved)
         for key in (DEPTH, TRUTH):
             self.panels[key].bar.sigLevelsChanged.connect(self._on_depth_bar_dragged)
+        for p in self.panels.values():
+            p.vb.sigRangeChangedManually.connect(self._on_user_zoom)
         self.mouse_proxy = pg.SignalProxy(
             self.scene().sigMouseMoved, rateLimit=30, slot=self.on_mouse_moved
         )
         self.set_tool_visible("line", True)
         self.set_tool_visible("rect", False)
+        self.relayout()
         self.show_data(None)
+
+    def resizeEvent(self, ev: QResizeEvent | None) -> None:
+        super().resizeEvent(ev)
+        if not hasattr(self, "banner"):  # pyqtgraph resizes while it is being built
+            return
+        self._place_banner()
+        self._place_hint()
+        if self.arrangement == "auto":
+            self.relayout()
+        if self.fitted:  # once the panels have their new size
+            self._refit_timer.start()
+
+    # ------------------------------------------------------------------ units
+    def set_unit(self, unit: str) -> None:
+        """The unit choice: "DU" (px and depth units) or "nm" (physical where known)."""
+        self.unit = unit
+        self.units = Units.for_data(unit, self.data)
+        for p in self.panels.values():
+            p.set_units(self.units)
+        if self.data is None:
+            du = self.units.depth_unit
+            for key in (DEPTH, TRUTH):
+                self.panels[key].set_bar_label(f"depth ({du})")
+            self.panels[AUX].set_bar_label(f"σ ({du})")
+
+    @property
+    def scale(self) -> float:
+        """Factor from DU to the shown depth unit."""
+        return self.units.depth_scale
 
     # ------------------------------------------------------------------ data
     def show_data(
         self, data: DisplayData | None, *, unit: str | None = None, reset_view: bool = False
     ) -> None:
-        """Show a result (None clears). ``unit`` "DU" or "nm" (nm only when the scale is known)."""
+        """Show a result (None clears). ``unit`` "DU" or "nm" (see :meth:`set_unit`)."""
         self.data = data
-        if unit is not None:
-            self.unit = unit
+        self.set_unit(self.unit if unit is None else unit)
         for p in self.panels.values():
             p.set_message("")
+        self.hint.setVisible(data is None)
+        self.set_banner(data.domain_warning if data is not None else None)
         if data is None:
             for p in self.panels.values():
                 p.set_array(None, (0.0, 1.0))
-            self.panels[SEM].set_message("Open an SEM image (Ctrl+O) or drop files here")
-            self.panels[TRUTH].setVisible(True)
+                p.set_holes(None)
+                p.set_scale_bar(None, None)
+                p.line_roi.hide()  # no tools over an empty view
+                p.rect_roi.hide()
+            self.panels[AUX].setTitle("Error or σ")
             self.refresh_sem()
             self._shape = None
+            self._place_hint()
             return
-        k = data.nm_per_depth_unit
-        use_nm = self.unit == "nm" and bool(k)
-        self.scale = float(k) if use_nm and k else 1.0
-        du = "nm" if use_nm else "DU"
-        self._unit_label = du
+        for tool, on in self.tools_visible.items():
+            self.set_tool_visible(tool, on)
+        du = self.units.depth_unit
         self.refresh_sem()
         self.panels[DEPTH].set_array(self.scaled(data.depth), self.depth_levels())
         self.panels[DEPTH].set_bar_label(f"depth ({du})")
@@ -231,36 +215,64 @@ class LinkedImageView(pg.GraphicsLayoutWidget):
         truth_panel.set_bar_label(f"depth ({du})")
         if data.truth is not None:
             truth_panel.set_array(self.scaled(data.truth), self.depth_levels())
-            truth_panel.setVisible(True)
         else:
             truth_panel.set_array(None, self.depth_levels())
             rows, cols = data.shape
             truth_panel.set_message(
                 "no ground truth\n(File > Load Ground Truth...)", (cols / 2, rows / 2)
             )
+        self._show_aux(data, du)
+        self.panels[SEM].set_scale_bar(
+            data.shape, data.pixel_size_nm if self.units.physical_lengths else None
+        )
+        for p in self.panels.values():
+            p.set_holes(data.holes)
+        if reset_view or data.shape != self._shape:
+            self._shape = data.shape
+            self.reset_tools()
+            if self.arrangement == "auto":
+                self.relayout()
+            self.fit_image()
+
+    def set_banner(self, text: str | None) -> None:
+        """A warning across the top of the panels (None hides it)."""
+        self.banner.setText(text or "")
+        self.banner.setToolTip(text or "")
+        self.banner.setVisible(bool(text))
+        self._place_banner()
+
+    def _place_hint(self) -> None:
+        """The empty view's hint: a box of its own size in the middle, never clipped."""
+        r = self.contentsRect()
+        w = min(max(r.width() - 40, 120), 460)
+        h = self.hint.heightForWidth(w)
+        self.hint.setGeometry(r.center().x() - w // 2, r.center().y() - h // 2, w, h)
+
+    def _place_banner(self) -> None:
+        r = self.contentsRect()
+        w = max(r.width() - 16, 50)
+        self.banner.setGeometry(r.left() + 8, r.top() + 4, w, self.banner.heightForWidth(w))
+
+    def _show_aux(self, data: DisplayData, du: str) -> None:
         aux = self.panels[AUX]
         if data.error is not None:
             self.aux_kind = "error"
             err = self.scaled(data.error)
             m = max(abs(finite_range(err)[0]), abs(finite_range(err)[1]), 1e-6)
-            aux.setTitle("Error (predicted − true)")
+            aux.setTitle("Error")
             aux.set_colormap(ERROR_COLORMAP)
-            aux.set_bar_label(f"error ({du})")
+            aux.set_bar_label(f"error ({du})")  # predicted − true (the Readout says so)
             aux.set_array(err, (-m, m))
         elif data.uncertainty is not None:
             self.aux_kind = "uncertainty"
             unc = self.scaled(data.uncertainty)
-            aux.setTitle("Uncertainty (TTA std)")
+            aux.setTitle("Uncertainty")
             aux.set_colormap(UNCERTAINTY_COLORMAP)
             aux.set_bar_label(f"σ ({du})")
             aux.set_array(unc, (0.0, max(finite_range(unc)[1], 1e-6)))
         else:
             self.aux_kind = "none"
             aux.set_array(None, (0.0, 1.0))
-        if reset_view or data.shape != self._shape:
-            self._shape = data.shape
-            self.reset_tools()
-            self.panels[SEM].autoRange(padding=0.02)
 
     def refresh_sem(self) -> None:
         """Show the shown data's SEM image (raw or denoised, see ``DisplayData.shown_sem``)
@@ -297,7 +309,8 @@ class LinkedImageView(pg.GraphicsLayoutWidget):
 
     @property
     def unit_label(self) -> str:
-        return getattr(self, "_unit_label", "DU")
+        """The shown depth unit ("DU" or "nm")."""
+        return self.units.depth_unit
 
     # ------------------------------------------------------------------ levels
     def depth_levels(self) -> tuple[float, float]:
@@ -440,9 +453,19 @@ class LinkedImageView(pg.GraphicsLayoutWidget):
         pos, size = roi.pos(), roi.size()
         self.rectChanged.emit((pos.x(), pos.y(), size.x(), size.y()))
 
-    def center_on(self, row: float, col: float) -> None:
-        """Centre every panel on (row, col) keeping the zoom (they are linked)."""
-        vb = self.panels[SEM].vb
+    def center_on(self, row: float, col: float, span: float | None = None) -> None:
+        """Centre every panel on (row, col); ``span`` (px) zooms to show that much around
+        it, else the zoom is kept (the panels are linked)."""
+        vb = self.panels[self.visible_keys()[0]].vb
         (x0, x1), (y0, y1) = vb.viewRange()
-        w, h = x1 - x0, y1 - y0
+        w, h = (span, span) if span else (x1 - x0, y1 - y0)
         vb.setRange(xRange=(col - w / 2, col + w / 2), yRange=(row - h / 2, row + h / 2), padding=0)
+        self.fitted = False
+
+    def select_hole(self, hole: Any | None) -> None:
+        """Outline ``hole`` in every panel and zoom to it (4 diameters across)."""
+        for p in self.panels.values():
+            p.select_hole(hole)
+        if hole is not None:
+            span = max(4.0 * float(hole.diameter_px), 16.0)
+            self.center_on(hole.row + 0.5, hole.col + 0.5, span)

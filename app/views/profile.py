@@ -66,7 +66,9 @@ class ProfilePlot(pg.PlotWidget):
         super().__init__(parent=parent)
         pi = self.getPlotItem()
         pi.showGrid(x=True, y=True, alpha=0.25)
-        pi.addLegend(offset=(-10, 10), brush=pg.mkBrush(32, 33, 36, 210), labelTextSize="8pt")
+        pi.addLegend(
+            offset=(-10, 4), brush=pg.mkBrush(32, 33, 36, 210), labelTextSize="8pt", colCount=3
+        )
         pi.setLabel("bottom", "distance along line (px)")
         pi.setLabel("left", "depth (DU)")
         pi.showAxis("right")
@@ -80,15 +82,15 @@ class ProfilePlot(pg.PlotWidget):
         pi.getAxis("right").linkToView(self.sem_view)
         self.sem_view.setXLink(pi)
         pi.vb.sigResized.connect(self._sync_views)
-        self.depth_curve = pi.plot(pen=pg.mkPen("#4fc3f7", width=2), name="predicted depth")
+        self.depth_curve = pi.plot(pen=pg.mkPen("#4fc3f7", width=2), name="predicted")
         self.truth_curve = pi.plot(
             pen=pg.mkPen("#ffb74d", width=2, style=pg.QtCore.Qt.PenStyle.DashLine),
-            name="true depth",
+            name="true",
         )
         self.sem_curve = pg.PlotDataItem(pen=pg.mkPen((200, 200, 200, 160), width=1))
         self.sem_view.addItem(self.sem_curve)
         if pi.legend is not None:
-            pi.legend.addItem(self.sem_curve, "SEM intensity (right axis)")
+            pi.legend.addItem(self.sem_curve, "SEM (right axis)")
         self.values: dict[str, np.ndarray | None] = {}
 
     def _sync_views(self) -> None:
@@ -127,7 +129,13 @@ class ProfilePlot(pg.PlotWidget):
         pi.vb.setRange(xRange=x_range, yRange=_span(curves.get("depth"), curves.get("truth")))
         self.sem_view.setRange(xRange=x_range, yRange=_span(curves.get("sem")))
 
-    def clear_profile(self) -> None:
+    def clear_profile(self, *, distance_unit: str = "px", depth_unit: str = "DU") -> None:
+        """No profile: empty curves, neutral ranges, the axes in the chosen units."""
         self.values = {}
         for curve in (self.depth_curve, self.truth_curve, self.sem_curve):
             curve.setData([], [])
+        pi = self.getPlotItem()
+        pi.setLabel("bottom", f"distance along line ({distance_unit})")
+        pi.setLabel("left", f"depth ({depth_unit})")
+        pi.vb.setRange(xRange=(0.0, 1.0), yRange=(0.0, 1.0))
+        self.sem_view.setRange(xRange=(0.0, 1.0), yRange=(0.0, 1.0))

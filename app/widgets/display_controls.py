@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLabel, QToolBar
 
+from ..units import UNITS
 from ..views.image_view import DEPTH_COLORMAPS
-
-UNITS = ("DU", "nm")
 
 
 class DisplayControls:
@@ -31,7 +30,11 @@ class DisplayControls:
             sb.setEnabled(False)
         self.unit_combo = QComboBox()
         self.unit_combo.addItems(list(UNITS))
-        self.unit_combo.setToolTip("Depth unit (nm needs the model card's nm per depth unit)")
+        self.unit_combo.setToolTip(
+            "DU: pixels and depth units. nm: lengths in nm, µm or mm (needs the file's pixel "
+            "size) and depths in nm (needs the model card's nm per depth unit); what is not "
+            "known stays in px or DU, and every label says which"
+        )
         self.sem_denoised_check = QCheckBox("Denoised SEM")
         self.sem_denoised_check.setChecked(True)
         self.sem_denoised_check.setEnabled(False)
@@ -51,8 +54,3 @@ class DisplayControls:
         toolbar.addWidget(QLabel(" Unit "))
         toolbar.addWidget(self.unit_combo)
         toolbar.addWidget(self.sem_denoised_check)
-
-    def set_nm_available(self, available: bool) -> None:
-        """Enable or grey out the "nm" unit (it needs the model card's depth scale)."""
-        item = self.unit_combo.model().item(UNITS.index("nm"))  # type: ignore[attr-defined]
-        item.setEnabled(available)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Signal
@@ -155,7 +156,9 @@ class ModelPanel(QWidget):
             f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(v)}</td></tr>" for k, v in rows
         )
         self.card_view.setHtml(f"<table cellspacing='3'>{body}</table>")
-        self.path_label.setText(path)
+        # the file's name (the full path in the tooltip): screenshots show no machine paths
+        self.path_label.setText(Path(path).name if path else "")
+        self.path_label.setToolTip(path)
         self.actual_device.setText(device or ("–" if card is None else ""))
 
     def denoise_enabled(self) -> bool:
@@ -172,7 +175,8 @@ class ModelPanel(QWidget):
         if model_id is None:
             text = note or "Denoiser: none loaded"
         else:
-            text = f"Denoiser: {model_id}" + (f" ({path})" if path else "")
+            text = f"Denoiser: {model_id}" + (f" ({Path(path).name})" if path else "")
+            self.denoiser_label.setToolTip(path)
             if note:
                 text += f" - {note}"
         self.denoiser_label.setText(text)

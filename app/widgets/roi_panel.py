@@ -6,8 +6,11 @@ from typing import Any
 
 from PySide6.QtWidgets import QFormLayout, QLabel, QWidget
 
+from ..units import Units
+
 FIELDS = (
     ("region", "Region"),
+    ("size", "Size (w x h)"),
     ("n_pixels", "Pixels"),
     ("mean", "Mean depth"),
     ("std", "Std depth"),
@@ -18,18 +21,25 @@ FIELDS = (
 )
 
 
-def roi_texts(stats: dict[str, Any] | None, unit: str = "DU", scale: float = 1.0) -> dict[str, str]:
+def roi_texts(stats: dict[str, Any] | None, units: Units | None = None) -> dict[str, str]:
+    """The text of each field; depths in ``units``' depth unit, the region's size in its
+    length unit."""
+    units = units or Units()
     out = {k: "–" for k, _ in FIELDS}
     if not stats:
         return out
     r0, r1 = stats["rows"]
     c0, c1 = stats["cols"]
-    out["region"] = f"rows {r0}–{r1 - 1}, cols {c0}–{c1 - 1} (px)" if r1 > r0 else "empty"
+    if r1 > r0 and c1 > c0:
+        out["region"] = f"rows {r0}–{r1 - 1}, cols {c0}–{c1 - 1}"
+        out["size"] = f"{units.length(c1 - c0)} x {units.length(r1 - r0)}"
+    else:
+        out["region"] = "empty"
     out["n_pixels"] = str(stats["n_pixels"])
     for key in ("mean", "std", "min", "max", "truth_mean", "rmse"):
         v = stats.get(key)
         if v is not None:
-            out[key] = f"{v * scale:.3f} {unit}"
+            out[key] = units.depth(v, 3)
     return out
 
 
@@ -45,7 +55,7 @@ class RoiPanel(QWidget):
             layout.addRow(title + ":", label)
         self.stats: dict[str, Any] | None = None
 
-    def set_stats(self, stats: dict[str, Any] | None, unit: str = "DU", scale: float = 1.0) -> None:
+    def set_stats(self, stats: dict[str, Any] | None, units: Units | None = None) -> None:
         self.stats = stats
-        for key, text in roi_texts(stats, unit, scale).items():
+        for key, text in roi_texts(stats, units).items():
             self.labels[key].setText(text)

@@ -52,6 +52,7 @@ from core.batch.manifest import MANIFEST_NAME, batch_settings, file_sha256, read
 from core.batch.outputs import (
     FORMATS,
     HOLE_COLUMNS,
+    ColourPng,
     check_formats,
     planned_outputs,
     refuse_existing,
@@ -84,6 +85,7 @@ __all__ = [
     "SUMMARY_COLUMNS",
     "BatchItem",
     "BatchSummary",
+    "ColourPng",
     "FolderBusyError",
     "FolderLock",
     "GroundTruthMatch",

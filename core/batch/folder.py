@@ -35,7 +35,7 @@ from core.batch.manifest import (
     source_key,
 )
 from core.batch.outputs import planned_outputs
-from core.conventions import StemNamer
+from core.conventions import BATCH_REPORT_NAME, StemNamer
 
 SUMMARY_NAME = "summary.csv"
 #: Estimated bytes per pixel of each output format (depth maps: float32 TIFF x 2, a CSV
@@ -163,10 +163,10 @@ def _previous_run(
 def _own_names(
     namer: StemNamer, paths: Sequence[Path], formats: Sequence[str], folder: Path
 ) -> set[str]:
-    names = {SUMMARY_NAME, MANIFEST_NAME}
-    for p in paths:
-        stem = namer(p)
-        names.update(q.name for q in planned_outputs(folder, stem, formats, holes=True).values())
+    names = {SUMMARY_NAME, MANIFEST_NAME, BATCH_REPORT_NAME}
+    for p in paths:  # every file a result may have (holes, trust, a calibrated sigma)
+        plan = planned_outputs(folder, namer(p), formats, holes=True, trust=True, sigma=True)
+        names.update(q.name for q in plan.values())
     return names
 
 

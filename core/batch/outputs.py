@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import csv
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +68,16 @@ CSV_HEADER_KEYS = (
     "convention",
 )
 UNCERTAINTY_QUANTITY = "uncertainty (std over TTA flips and shots)"
+
+
+@dataclass(frozen=True)
+class ColourPng:
+    """How the colour-mapped ``<stem>_depth.png`` is drawn: its colour map, and its depth
+    unit (``unit``; the DU values times ``scale``, e.g. the model card's nm per DU)."""
+
+    cmap: str = "viridis"
+    scale: float = 1.0
+    unit: str = "DU"
 
 
 def check_formats(formats: Iterable[str]) -> tuple[str, ...]:
@@ -122,8 +133,12 @@ def write_outputs(
     formats: Sequence[str] = ("tiff", "csv", "png"),
     stem: str,
     overwrite: bool = False,
+    colour: ColourPng | None = None,
 ) -> dict[str, Path]:
     """Write one result's files (see the module docstring); returns kind -> final path.
+
+    ``colour``: the colour PNG's colour map and unit (default: viridis, DU); every other
+    file keeps DU values.
 
     All files are written atomically. Without ``overwrite``, if any target exists nothing
     is written and ``OutputExistsError`` names the file. When one file fails (a full
@@ -153,7 +168,9 @@ def write_outputs(
     written: dict[str, Path] = {}
     try:
         for kind, path in plan.items():
-            written[kind] = _write_kind(kind, path, result, desc, overwrite=overwrite)
+            written[kind] = _write_kind(
+                kind, path, result, desc, overwrite=overwrite, colour=colour
+            )
     except BaseException:
         remove_outputs(written.values())
         raise
@@ -174,7 +191,13 @@ def _has_hole_table(result: PredictionResult) -> bool:
 
 
 def _write_kind(
-    kind: str, path: Path, result: PredictionResult, desc: dict[str, Any], *, overwrite: bool
+    kind: str,
+    path: Path,
+    result: PredictionResult,
+    desc: dict[str, Any],
+    *,
+    overwrite: bool,
+    colour: ColourPng | None = None,
 ) -> Path:
     """Write output ``kind`` of ``result`` to ``path`` (``desc``: its JSON description)."""
     from core.io import write_colormap_png, write_depth_csv, write_depth_png, write_depth_tiff
@@ -198,8 +221,10 @@ def _write_kind(
             path, result.depth, header=header, pixel_size_nm=px, overwrite=overwrite
         )
     if kind == "depth_png":
+        c = colour or ColourPng()
+        values = result.depth if c.scale == 1.0 else result.depth * c.scale
         return write_colormap_png(
-            path, result.depth, cmap="viridis", label="depth (DU)", overwrite=overwrite
+            path, values, cmap=c.cmap, label=f"depth ({c.unit})", overwrite=overwrite
         )
     if kind == "depth8_png":
         return write_depth_png(path, result.depth, overwrite=overwrite)

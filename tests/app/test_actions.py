@@ -13,14 +13,16 @@ from app import actions
 from app.actions import ACTIONS, MENUS, TOOLBAR, Actions, ActionSpec
 
 
-def _menu_entries(menu: QMenu, window: Any) -> list[str]:
+def _menu_entries(menu: QMenu, window: Any) -> list[Any]:
     """A menu's entries in the vocabulary of :data:`app.actions.MENUS`."""
     by_action = {window.acts[n]: n for n in window.acts.names()}
     dock_toggles = {d.toggleViewAction() for d in window.docks}
-    out: list[str] = []
+    out: list[Any] = []
     for a in menu.actions():
         if a.isSeparator():
             out.append(actions.SEP)
+        elif a.menu() is not None and a.menu() is not window.recent_menu:
+            out.append((a.menu().title(), tuple(_menu_entries(a.menu(), window))))
         elif a.menu() is window.recent_menu:
             out.append(actions.RECENT)
         elif a in dock_toggles:
@@ -87,3 +89,61 @@ def test_a_slot_that_does_not_exist_fails_when_building(qtbot: Any, monkeypatch:
     monkeypatch.setattr(actions, "ACTIONS", (ActionSpec("x", "X", "no.such.slot"),))
     with pytest.raises(AttributeError):
         Actions(window)
+
+
+def _texts(menu: QMenu) -> list[str]:
+    out = []
+    for a in menu.actions():
+        if a.menu() is not None:
+            out += _texts(a.menu())
+        elif not a.isSeparator():
+            out.append(a.text().replace("&", "").lower())
+    return out
+
+
+def test_view_menu_lists_each_entry_once(make_window: Any) -> None:
+    """No "Line Profile" beside "Line profile": a tool's dock follows the tool's action."""
+    win = make_window(model_path=None)
+    view_menu = next(a.menu() for a in win.menuBar().actions() if a.text() == "&View")
+    texts = _texts(view_menu)
+    assert len(texts) == len(set(texts)), texts
+    assert "line profile" in texts and "roi statistics" in texts and "3-d surface" in texts
+    for dock in (win.profile_dock, win.roi_dock, win.surface_dock):
+        assert dock.toggleViewAction() not in view_menu.actions()
+
+
+def test_toolbar_overflows_into_a_menu_at_1024_px(make_window: Any, qtbot: Any) -> None:
+    """At 1024 px the toolbar's extension button appears and every action stays reachable:
+    on the bar or in the extension's menu."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QToolButton
+
+    win = make_window(model_path=None)
+    win.resize(1024, 700)
+    qtbot.wait(50)
+    toolbar = win.findChild(QToolBar, "main_toolbar")
+    ext = toolbar.findChild(QToolButton, "qt_toolbar_ext_button")
+    assert ext is not None and ext.isVisible()
+    bar_right = toolbar.contentsRect().right()
+    hidden = []
+    for a in toolbar.actions():
+        if a.isSeparator():
+            continue
+        w = toolbar.widgetForAction(a)
+        if w is None or not w.isVisible() or w.geometry().right() > bar_right:
+            hidden.append(a)
+    assert hidden  # something overflowed at 1024 px ...
+    # ... and the named actions come first, so they stay on the bar
+    named = {win.acts[n] for n in TOOLBAR if n not in (actions.SEP, actions.DISPLAY)}
+    assert not named & set(hidden)
+    # a click on the extension unfolds the toolbar: what did not fit shows
+    QTest.mouseClick(ext, Qt.MouseButton.LeftButton)
+
+    def all_shown() -> None:
+        for a in hidden:
+            w = toolbar.widgetForAction(a)
+            assert w is not None and w.isVisible()
+
+    qtbot.waitUntil(all_shown, timeout=5000)
+    QTest.mouseClick(ext, Qt.MouseButton.LeftButton)

@@ -53,3 +53,23 @@ def test_close_during_batch_cancels_and_joins(qtbot: Any, make_window: Any, tmp_
     assert not task.is_running()
     assert not workers.live_tasks()
     assert len(slow.calls) < 30
+
+
+def test_empty_window_with_nm_remembered_says_nm(make_window: Any) -> None:
+    from app import settings as keys
+    from app.settings import make_settings
+    from app.views.image_view import DEPTH, SEM
+
+    s = make_settings()
+    keys.UNIT.write(s, "nm")
+    win = make_window(model_path=None, settings=s)
+    view = win.view
+    assert view.panels[DEPTH].bar.axis.labelText == "depth (nm)"
+    assert view.panels[SEM].axis_label("bottom") == "x (nm)"
+    pi = win.profile_plot.getPlotItem()
+    assert pi.getAxis("left").labelText == "depth (nm)"
+    assert "(nm)" in pi.getAxis("bottom").labelText
+    assert view.hint.isVisible() and not view.panels[SEM].line_roi.isVisible()
+    hint, area = view.hint.geometry(), view.contentsRect()
+    assert area.contains(hint)  # the hint is never clipped
+    assert win.batch_panel.progress.text() == ""  # no "0 / 1" without rows

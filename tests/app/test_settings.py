@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QByteArray, QSettings
+from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
 
 from app import settings as keys
 from app.settings import MAX_RECENT, add_recent_file, make_settings, recent_files
@@ -87,7 +87,9 @@ def test_folders_remembered(temp_settings: Path, tmp_path: Path) -> None:
     assert keys.LAST_FOLDER.read(s) == str(image.parent)
     keys.remember_folder(s, tmp_path)
     assert keys.LAST_FOLDER.read(s) == str(tmp_path)
-    assert keys.export_folder(s) == str(tmp_path)  # no export yet: the last folder
+    # no export yet: the documents folder, never the input's folder
+    docs = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    assert keys.export_folder(s) == docs and docs != str(tmp_path)
     keys.EXPORT_FOLDER.write(s, "/out")
     assert keys.export_folder(reopened(s)) == "/out"
 

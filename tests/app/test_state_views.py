@@ -18,6 +18,7 @@ from app.state import (
     ResultCache,
     format_readout,
 )
+from app.units import Units
 from app.views.profile import line_distances, sample_line
 from app.views.readout import readout_texts
 from app.views.roi_stats import rect_slices, roi_statistics
@@ -50,10 +51,15 @@ def test_readout_values_and_units() -> None:
     assert v["depth_nm"] == pytest.approx(4.0 * float(d.depth[3, 2]))
     assert v["error_nm"] == pytest.approx(4.0 * v["error"])
     line = format_readout(v)
-    assert "x 2 px, y 3 px (5.0, 7.5 nm)" in line
-    assert f"depth {d.depth[3, 2]:.2f} DU ({4.0 * d.depth[3, 2]:.1f} nm)" in line
+    assert "x 2, y 3 px (5 nm, 7.5 nm)" in line
+    assert f"depth {d.depth[3, 2]:.2f} DU" in line
+    nm = Units.for_data("nm", d)
+    assert f"depth {4.0 * d.depth[3, 2]:.2f} nm" in format_readout(v, nm)
+    assert "px (" not in format_readout(v, Units.for_data("DU", d))
     texts = readout_texts(v)
     assert texts["truth"] == "100.000 DU  (400.00 nm)"
+    assert readout_texts(v, nm)["truth"] == "400.00 nm  (100.000 DU)"
+    assert texts["position_nm"] == "x 5 nm, y 7.5 nm"
     out = d.readout_at(6, 0)
     assert not out["inside"] and out["depth"] is None and format_readout(out) == ""
 

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import tifffile
 from PIL import Image
+from PySide6.QtCore import Qt
 
-from app.state import DONE
+from app.state import DONE, format_readout
 from app.views.image_view import AUX, DEPTH, SEM, TRUTH
 from core.io import read_depth, read_sem
 
@@ -128,13 +129,26 @@ def test_nm_units_with_pixel_size(
     v = win.readout_at(10, 20)
     assert v["x_nm"] == pytest.approx(50.0) and v["y_nm"] == pytest.approx(25.0)
     assert v["depth_nm"] == pytest.approx(2.0 * v["depth"])
-    assert "(50.0, 25.0 nm)" in __import__("app.state").state.format_readout(v)
+    assert "(50 nm, 25 nm)" in format_readout(v, win.view.units)
     # profile distance in nm, depth in nm
     win.view.set_line((0.5, 10.5), (10.5, 10.5))
     vals = win.profile_plot.values
     np.testing.assert_allclose(vals["distance"], np.arange(11) * 2.5)
     np.testing.assert_allclose(vals["depth"], result.depth_nm[10, :11], atol=1e-3)
     assert "nm" in win.profile_plot.getPlotItem().getAxis("left").labelText
+    # the batch table and its summary follow the unit too
+    table = win.batch_panel.model
+    row = win.state.rows[0]
+    assert table.headerData(2, Qt.Orientation.Horizontal) == "Mean (nm)"
+    assert table.data(table.index(0, 2)) == f"{row.mean_depth * 2.0:.2f}"
+    assert table.data(table.index(0, 3)) == f"{row.rmse * 2.0:.3f}"
+    assert f"mean RMSE {row.rmse * 2.0:.2f} nm" in win.batch_panel.summary.text()
+    # lengths: physical axes and SI prefixes (2.5 nm pixels)
+    assert win.view.panels[SEM].axis_label("bottom") == "x (nm)"
+    assert win.view.panels[SEM].scale_bar_text == "20 nm"  # a fifth of 120 nm
     # back to DU
     win.controls.unit_combo.setCurrentText("DU")
     np.testing.assert_array_equal(win.view.panels[DEPTH].image, result.depth)
+    assert table.headerData(2, Qt.Orientation.Horizontal) == "Mean (DU)"
+    assert table.data(table.index(0, 2)) == f"{row.mean_depth:.2f}"
+    assert win.view.panels[SEM].axis_label("bottom") == "x (px)"

@@ -183,3 +183,106 @@ def test_current_and_all_name_the_same_image_alike(qtbot: Any, window: Any, tmp_
     shown = window.state.current.depth
     np.testing.assert_array_equal(tiffs(one)["b__SEM__x_depth.tif"], shown)
     np.testing.assert_array_equal(written["b__SEM__x_depth.tif"], shown)
+
+
+def test_export_all_reuses_results_lists_failed_and_shows_progress(
+    qtbot: Any, window: Any, sem_folder: Path, tmp_path: Path
+) -> None:
+    """Results already computed are written, not predicted again; a failed file is in
+    summary.csv; the status bar's bar counts files."""
+    from core.batch import read_summary
+
+    bad = sem_folder / "z_broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    with qtbot.waitSignal(window.batch.jobFinished, timeout=30_000):
+        window.open_paths([sem_folder])
+    wait_batch_idle(qtbot, window)
+    calls: list[Any] = []
+    predictor = window.predictor
+    original = predictor.predict
+    predictor.predict = lambda *a, **k: calls.append(a) or original(*a, **k)
+    # drop one result from memory: only that one is predicted again
+    evicted = window.state.rows[1]
+    window.state.cache._items.pop(evicted.row_id)
+    bar = window.export_progress
+    seen: list[tuple[int, int]] = []
+    window.exporter.progress.valueChanged.connect(lambda v: seen.append((v, bar.maximum())))
+    out = tmp_path / "all_out"
+    try:
+        with qtbot.waitSignal(window.exportFinished, timeout=30_000) as sig:
+            window.export(ExportRequest(out, ("tiff", "png"), "all"))
+    finally:
+        predictor.predict = original
+    assert [Path(c[0]).name for c in calls] == [evicted.source.name]
+    summary = sig.args[0]
+    assert (summary.n_done, summary.n_failed) == (3, 1)
+    rows = read_summary(summary.summary_csv)
+    assert [Path(r["file"]).name for r in rows] == ["a.png", "b.png", "c.png", "z_broken.png"]
+    failed = rows[-1]
+    assert failed["status"] == "failed" and "z_broken.png" in failed["error"]
+    assert (4, 4) in seen and not bar.isVisible()  # per-file steps, hidden when done
+    shown = window.state.cache.get(window.state.rows[0].row_id).result.depth
+    np.testing.assert_array_equal(tiffs(out)["a_depth.tif"], shown)
+
+
+def test_colour_png_in_the_shown_unit(
+    qtbot: Any, make_window: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """With nm chosen and a depth scale, the colour PNG is drawn in nm (same picture as the
+    writer makes of depth x nm per DU labelled "depth (nm)")."""
+    from app.controllers import export as export_module
+    from core.batch import ColourPng
+
+    sem_folder = tmp_path / "d"
+    path = write_pair(sem_folder, "a", 1)
+    win = make_window()
+    with qtbot.waitSignal(win.resultShown, timeout=30_000):
+        win.open_paths([path])
+    wait_batch_idle(qtbot, win)
+    data = win.state.current
+    data.nm_per_depth_unit = 2.0  # as a card with a depth scale gives it
+    win.controls.unit_combo.setCurrentText("nm")
+    win.controls.cmap_combo.setCurrentText("magma")
+    assert win.exporter.colour_png() == ColourPng(cmap="magma", scale=2.0, unit="nm")
+    got: list[Any] = []
+    real = export_module.write_outputs
+    monkeypatch.setattr(
+        export_module, "write_outputs", lambda *a, **k: got.append(k["colour"]) or real(*a, **k)
+    )
+    with qtbot.waitSignal(win.exportFinished, timeout=10_000):
+        win.export(ExportRequest(tmp_path / "o", ("png",), "current"))
+    assert got == [ColourPng(cmap="magma", scale=2.0, unit="nm")]
+    from core.io import write_colormap_png
+
+    ref = tmp_path / "ref.png"
+    write_colormap_png(ref, data.depth * 2.0, cmap="magma", label="depth (nm)")
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(tmp_path / "o" / "a_depth.png")), np.asarray(Image.open(ref))
+    )
+    # the viewer's colour maps the writer lacks fall back to viridis
+    win.controls.cmap_combo.setCurrentText("turbo")
+    assert win.exporter.colour_png().cmap == "viridis"
+
+
+def test_export_dialog_starts_in_documents_not_the_installation(
+    qtbot: Any, window: Any, monkeypatch: Any
+) -> None:
+    from PySide6.QtCore import QStandardPaths
+
+    from app.dialogs import export_dialog
+
+    started: list[str] = []
+
+    class Spy(export_dialog.ExportDialog):
+        def exec(self) -> int:
+            started.append(self.folder.text())
+            return 0
+
+    monkeypatch.setattr("app.controllers.export.ExportDialog", Spy)
+    with qtbot.waitSignal(window.resultShown, timeout=60_000):
+        window.open_samples()
+    wait_batch_idle(qtbot, window, 60_000)
+    window.acts.export.trigger()
+    docs = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    assert started == [docs]
+    assert "samples" not in started[0] and "resources" not in started[0]

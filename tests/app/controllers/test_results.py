@@ -100,3 +100,78 @@ def test_progress_bar_reaches_total(qtbot: Any, window: Any, tmp_path: Path, n: 
     bar = window.batch_panel.progress
     assert (bar.value(), bar.maximum()) == (n, n)
     assert window.batch_panel.summary.text().startswith(f"{n} files: {n} done, 0 failed")
+
+
+def test_failed_row_short_reason_and_full_tooltip(qtbot: Any, window: Any, tmp_path: Path) -> None:
+    from PySide6.QtCore import Qt
+
+    from app.state import short_reason
+
+    folder = tmp_path / "deep" / "folder" / "names"
+    folder.mkdir(parents=True)
+    bad = folder / "cut.png"
+    good = many_images(tmp_path / "ok", 1) / "img_000.png"
+    good.rename(folder / "fine.png")
+    data = (folder / "fine.png").read_bytes()
+    bad.write_bytes(data[: len(data) // 2])  # a truncated PNG
+    with qtbot.waitSignal(window.batch.jobFinished, timeout=30_000):
+        window.open_paths([folder / "fine.png", bad])
+    wait_batch_idle(qtbot, window)
+    i = [r.source.name for r in window.state.rows].index("cut.png")
+    row = window.state.rows[i]
+    assert row.status == FAILED and str(bad) in row.error
+    cell = window.batch_panel.status_text(i)
+    assert cell.startswith("failed: ") and str(folder) not in cell and len(cell) <= 48
+    model = window.batch_panel.model
+    assert model.data(model.index(i, 1), Qt.ItemDataRole.ToolTipRole) == row.error
+    assert short_reason(f"{bad}: truncated file (ends after 10 of 99 bytes)", bad) == (
+        "truncated file"
+    )
+    assert short_reason("/x/y/z.tif: file is empty; nothing to read") == "file is empty"
+    # the bar and the summary count the table's rows, failed ones included
+    bar = window.batch_panel.progress
+    assert (bar.value(), bar.maximum()) == (2, 2)
+    assert "2 files: 1 done, 1 failed" in window.batch_panel.summary.text()
+
+
+def test_selection_follows_up_and_down_keys(qtbot: Any, window: Any, tmp_path: Path) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    folder = many_images(tmp_path / "k", 3)
+    with qtbot.waitSignal(window.resultShown, timeout=30_000):
+        window.open_paths([folder])
+    wait_batch_idle(qtbot, window)
+    table = window.batch_panel.table
+    window.show_row(window.state.rows[0].row_id)
+    table.setFocus()
+    with qtbot.waitSignal(window.resultShown, timeout=5000) as sig:
+        QTest.keyClick(table, Qt.Key.Key_Down)  # no Enter: the panels follow at once
+    assert sig.args[0].source.name == "img_001.png"
+    assert window.state.current.row_id == window.state.rows[1].row_id
+    with qtbot.waitSignal(window.resultShown, timeout=5000) as sig:
+        QTest.keyClick(table, Qt.Key.Key_Down)
+    assert sig.args[0].source.name == "img_002.png"
+    with qtbot.waitSignal(window.resultShown, timeout=5000) as sig:
+        QTest.keyClick(table, Qt.Key.Key_Up)
+    assert sig.args[0].source.name == "img_001.png"
+    assert table.currentIndex().row() == 1
+
+
+def test_queue_message_is_true_while_the_model_loads(
+    qtbot: Any, make_window: Any, tiny_model: Path, tmp_path: Path
+) -> None:
+    folder = many_images(tmp_path / "m", 2)
+    win = make_window(model_path=None)
+    assert "No model loaded" in win.model_status.text()
+    with qtbot.waitSignal(win.inputsQueued, timeout=10_000):
+        win.open_paths([folder])
+    assert "no model loaded" in win.statusBar().currentMessage()
+    with qtbot.waitSignal(win.modelLoaded, timeout=30_000):
+        win.load_model(tiny_model)
+        assert win.model.loading
+        with qtbot.waitSignal(win.inputsQueued, timeout=10_000):
+            win.open_paths([folder / "img_000.png"])
+        msg = win.statusBar().currentMessage()
+        assert "once the model has loaded" in msg and "no model loaded" not in msg
+    wait_batch_idle(qtbot, win)

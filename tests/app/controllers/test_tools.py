@@ -39,7 +39,7 @@ def test_readout_under_mouse(qtbot: Any, window: Any, sem_folder: Path) -> None:
         assert values["x_nm"] is None  # no pixel size in a PNG
         # the status bar and the dock show the same numbers
         status = window.readout_label.text()
-        assert f"x {col} px, y {row} px" in status
+        assert f"x {col}, y {row} px" in status
         assert f"depth {expected.depth[row, col]:.2f} DU" in status
         dock = window.readout_panel.labels
         assert dock["depth"].text().startswith(f"{expected.depth[row, col]:.3f} DU")
@@ -172,3 +172,51 @@ def test_field_mode_holes_table_centres_view(qtbot: Any, window: Any, tmp_path: 
     assert (x0 + x1) / 2 == pytest.approx(hole.col + 0.5, abs=0.5)
     assert (y0 + y1) / 2 == pytest.approx(hole.row + 0.5, abs=0.5)
     assert table.item(4, 1).text() == f"{hole.row:.2f}"
+
+
+def test_hole_outlined_zoomed_and_table_in_nm(
+    qtbot: Any, window: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    path = tmp_path / "field.png"
+    field_image(path)
+    with qtbot.waitSignal(window.resultShown, timeout=60_000) as sig:
+        window.open_paths([path])
+    wait_batch_idle(qtbot, window, 60_000)
+    data = sig.args[0]
+    hole = data.holes[2]
+    table = window.holes_panel
+    assert window.view.panels[SEM].holes_item.data.size == 9  # every hole outlined
+    table.selectRow(2)
+    sel = window.view.panels[DEPTH].selected_item.data
+    assert sel.size == 1 and sel["x"][0] == pytest.approx(hole.col + 0.5)
+    assert sel["size"][0] == pytest.approx(hole.diameter_px * 1.2)
+    (x0, x1), _ = window.view.panels[DEPTH].vb.viewRange()
+    assert (x1 - x0) == pytest.approx(max(4 * hole.diameter_px, 16), rel=0.35)  # zoomed in
+    assert table.headers()[3] == "Diameter (px)" and table.headers()[4] == "Bottom depth (DU)"
+    # a pixel size and a depth scale, nm chosen: the table follows
+    data.pixel_size_nm, data.nm_per_depth_unit = 1000.0, 2.0
+    window.controls.unit_combo.setCurrentText("nm")
+    heads = table.headers()
+    assert heads[1:4] == ["y (µm)", "x (µm)", "Diameter (µm)"]
+    assert heads[4] == "Bottom depth (nm)"
+    assert table.item(2, 3).text() == f"{hole.diameter_px:.4g}"  # 1 µm per px
+    assert table.item(2, 4).text() == f"{hole.bottom_depth * 2.0:.2f}"
+
+
+def test_status_bar_readout_elides_instead_of_cutting(
+    qtbot: Any, window: Any, sem_folder: Path
+) -> None:
+    open_and_wait(qtbot, window, [sem_folder / "a.png"])
+    window.resize(1024, 700)
+    window.statusBar().clearMessage()  # a transient message hides the readout meanwhile
+    qtbot.wait(20)
+    label = window.readout_label
+    label.setText("x 10, y 20 px   " + "depth 101.25 DU   " * 20)
+    shown = label.shown_text()
+    assert shown.endswith("…") and len(shown) < len(label.text())
+    assert label.toolTip() == label.text()
+    bar = window.statusBar()
+    qtbot.waitUntil(lambda: label.geometry().right() <= bar.width(), timeout=5000)
+    status = window.model_status
+    assert status.geometry().right() <= bar.width() and status.width() > 100
+    assert status.shown_text() == status.text()  # "Model: ... on cpu" fits

@@ -154,3 +154,30 @@ def test_write_holes_csv_with_no_rows_has_the_header(tmp_path: Path) -> None:
     ]
     with pytest.raises(OutputExistsError):
         write_holes_csv(tmp_path / "h.csv", _result(holes=[]))
+
+
+def test_colour_png_in_another_unit_and_colour_map(tmp_path: Path) -> None:
+    """``colour``: the colour PNG only (values x scale, its label and map); the TIFF keeps DU."""
+    from core.batch import ColourPng
+    from core.io import write_colormap_png
+
+    result = _result()
+    written = write_outputs(
+        result,
+        tmp_path / "o",
+        formats=("tiff", "png"),
+        stem="s",
+        colour=ColourPng(cmap="magma", scale=2.0, unit="nm"),
+    )
+    ref = write_colormap_png(
+        tmp_path / "ref.png", result.depth * 2.0, cmap="magma", label="depth (nm)"
+    )
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(written["depth_png"])), np.asarray(Image.open(ref))
+    )
+    np.testing.assert_array_equal(read_depth_tiff(written["depth_tiff"])[0], result.depth)
+    default = write_outputs(result, tmp_path / "d", formats=("png",), stem="s")
+    plain = write_colormap_png(tmp_path / "plain.png", result.depth, label="depth (DU)")
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(default["depth_png"])), np.asarray(Image.open(plain))
+    )

@@ -46,6 +46,7 @@ def _simulate_kill(out: Path, keep: int) -> None:
     (out / MANIFEST_NAME).write_text("\n".join(head + items[:keep] + [torn]))
     (out / "f1_depth.csv").unlink()  # an incomplete set of the input being written
     (out / ".f1_depth.csv.0badc0de.tmp").write_bytes(b"")
+    (out / ".f1_depth_below_top.tif.0badc0de.tmp").write_bytes(b"")  # a trust output's temp
     (out / "f2_depth.tif").unlink()
     (out / "f2_uncertainty.tif").unlink()
     (out / "f2_depth.csv").unlink()
@@ -67,6 +68,7 @@ def test_resume_skips_complete_sets_and_finishes_the_rest(tmp_path: Path) -> Non
         for suffix in ("_depth.tif", "_uncertainty.tif", "_depth.csv"):
             assert (out / f"f{i}{suffix}").is_file()
     assert not (out / ".f1_depth.csv.0badc0de.tmp").exists()  # our stale temp: removed
+    assert not (out / ".f1_depth_below_top.tif.0badc0de.tmp").exists()
     assert unrelated.exists()
     rows = read_summary(out / "summary.csv")
     assert [r["status"] for r in rows] == ["done"] * 3 and rows[0]["outputs"]
