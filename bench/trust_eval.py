@@ -10,6 +10,7 @@ out-of-domain inflation), the per-hole depth error and its U.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import hashlib
 import json
@@ -27,6 +28,23 @@ if str(REPO) not in sys.path:
 CACHE = REPO / "scratch" / "bench_trust"
 #: Bins of |error| / sigma for the calibration curves.
 RATIO_EDGES = np.linspace(0.0, 8.0, 321)
+
+
+def bench_parser(doc: str | None, section: str) -> argparse.ArgumentParser:
+    """The options bench/uncertainty.py and bench/domain.py share: the model, the in-family
+    test folder and held-out folders, the cache, and the section of docs/benchmarks.md
+    (``section`` without its ``## ``) the run writes: one section per model compared."""
+    ap = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    ap.add_argument("--model", type=Path, required=True)
+    ap.add_argument("--test", type=Path, required=True)
+    ap.add_argument("--heldout", type=Path, nargs="*", default=[])
+    ap.add_argument("--max-images", type=int, default=1200)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--refresh", action="store_true", help="recompute cached predictions")
+    ap.add_argument("--no-doc", action="store_true")
+    ap.add_argument("--doc", type=Path, default=REPO / "docs" / "benchmarks.md")
+    ap.add_argument("--section", default=section, help=f"the section to write [{section}]")
+    return ap
 
 
 def families(root: Path) -> dict[str, str]:
