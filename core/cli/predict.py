@@ -28,6 +28,8 @@ from core.progress import CancelToken, ProgressCallback
 
 FAST_PATH_CHOICES = ("auto", "fp32", "channels-last", "bf16", "onnx", "compile")
 SCALE_POLICY_CHOICES = ("auto", "model", "native", "skip")
+#: ``--batch-files auto`` for crop-sized inputs (the cross-file path, docs/inference.md).
+AUTO_BATCH_FILES = 32
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -87,6 +89,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--batch-size", type=int, default=None, help="images per forward pass [by fast path]"
     )
+    p.add_argument(
+        "--batch-files",
+        default="auto",
+        metavar="N",
+        help="crop-sized files whose crops share one forward pass, reading, predicting and "
+        "writing overlapping (1: one file at a time, with progress inside each file); "
+        f"auto = {AUTO_BATCH_FILES} when the inputs are crop-sized, else 1 [auto]",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
@@ -123,6 +133,10 @@ def _check_arguments(args: argparse.Namespace) -> tuple[tuple[str, ...], str, li
         return f"--gt {args.gt}: not a folder"
     if args.batch_size is not None and args.batch_size < 1:
         return "--batch-size must be >= 1"
+    if args.batch_files != "auto" and (
+        not str(args.batch_files).isdigit() or int(args.batch_files) < 1
+    ):
+        return f"--batch-files must be auto or a whole number >= 1, not {args.batch_files!r}"
     return formats, fast_path, inputs
 
 
@@ -194,14 +208,29 @@ def run(args: argparse.Namespace) -> int:
             _err(f"warning: {line}")
         if folder.removed_temps:
             _err(f"removed {len(folder.removed_temps)} temporary file(s) a killed run left")
-        return _predict(args, folder, inputs, len(paths), formats, fast_path, model_path)
+        return _predict(args, folder, inputs, paths, formats, fast_path, model_path)
+
+
+def batch_files_for(requested: str | int, paths: list[Path], input_size: tuple[int, int]) -> int:
+    """``--batch-files``: a number as given; ``auto``: :data:`AUTO_BATCH_FILES` when the
+    first inputs (up to 64, from their headers) are all near the model's input size (crop
+    mode), else 1 (large images keep their progress inside each file)."""
+    if str(requested) != "auto":
+        return max(1, int(requested))
+    from core.inference.modes import near_input_size
+    from core.io import peek_shape
+
+    shapes = [peek_shape(p) for p in paths[:64]]
+    known = [s for s in shapes if s is not None]
+    crops = bool(known) and all(near_input_size(s, input_size) for s in known)
+    return AUTO_BATCH_FILES if crops else 1
 
 
 def _predict(
     args: argparse.Namespace,
     folder: Any,
     inputs: list[Any],
-    n_inputs: int,
+    paths: list[Path],
     formats: Any,
     fast_path: str,
     model_path: Path,
@@ -222,13 +251,14 @@ def _predict(
         except ValueError as exc:  # CheckpointError: missing, or not a denoiser checkpoint
             _err(f"--denoise: {exc}")
             return 2
-    n_done = len(folder.complete)
+    n_done, n_inputs = len(folder.complete), len(paths)
+    batch_files = batch_files_for(args.batch_files, paths, predictor.input_size)
     print(
         f"model {predictor.model_id} ({model_path}); device {predictor.device}; "
         f"fast path {predictor.fast_path}; mode {args.mode}; scale policy {args.scale_policy}; "
         f"TTA {'off' if args.no_tta else 'on'}; "
         f"denoise {predictor.denoiser.model_id if predictor.denoiser else 'off'}; "
-        f"{n_inputs} input(s)"
+        f"{batch_files} file(s) per pass; {n_inputs} input(s)"
         f"{f', {n_done} already complete' if n_done else ''} -> {folder.path}",
         file=sys.stderr,
     )
@@ -245,6 +275,7 @@ def _predict(
             scale_policy=args.scale_policy,
             progress=progress,
             cancel=token,
+            batch_files=batch_files,
         )
     flagged = [i for i in summary.items if i.stats.get("in_domain") is False]
     if flagged:

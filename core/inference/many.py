@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -74,25 +75,34 @@ def _groups(preps: Sequence[Prepared | Exception]) -> dict[tuple[Any, ...], list
     return groups
 
 
-def _finish(
-    predictor: Predictor, prep: Prepared, depth_w: np.ndarray, unc_w: np.ndarray
-) -> Outcome:
-    try:
-        return finish(predictor, prep, depth_w, unc_w)
-    except Cancelled:
-        raise
-    except Exception as exc:
-        return exc
+@dataclass(frozen=True)
+class Inferred:
+    """One prepared image after its forward passes: depth and uncertainty on the working
+    grid, waiting for :func:`finish_one`."""
+
+    prep: Prepared
+    depth_w: np.ndarray
+    unc_w: np.ndarray
 
 
-def finish_prepared(
+def finish_one(predictor: Predictor, done: Inferred | Exception) -> PredictionResult:
+    """The result of an inferred image (:func:`~core.inference.stages.finish`), or raise
+    the exception that stands in its place."""
+    if isinstance(done, Exception):
+        raise done
+    return finish(predictor, done.prep, done.depth_w, done.unc_w)
+
+
+def infer_prepared(
     predictor: Predictor,
     preps: Sequence[Prepared | Exception],
     cancel: CancelToken | None = None,
-) -> list[Outcome]:
-    """The outcome of each prepared image (an exception stays in its place): the crop-mode
-    ones through shared forward passes, the others through their own mode."""
-    out: list[Outcome | None] = [p if isinstance(p, Exception) else None for p in preps]
+) -> list[Inferred | Exception]:
+    """The forward passes of each prepared image (an exception stays in its place): the
+    crop-mode ones stacked into shared passes, the others through their own mode."""
+    out: list[Inferred | Exception | None] = [
+        p if isinstance(p, Exception) else None for p in preps
+    ]
     for members in _groups(preps).values():
         items = [p for p in (preps[k] for k in members) if isinstance(p, Prepared)]
         windows = np.stack([p.work for p in items])
@@ -110,23 +120,28 @@ def finish_prepared(
         share = (time.perf_counter() - t0) / len(items)
         for j, (k, prep) in enumerate(zip(members, items, strict=True)):
             prep.watch.timings["inference"] = share
-            out[k] = _finish(predictor, prep, mean[j], std[j])
+            out[k] = Inferred(prep, mean[j], std[j])
     for k, p in enumerate(preps):
         if out[k] is None:
             assert isinstance(p, Prepared)
-            if cancel is not None:
-                cancel.raise_if_cancelled()
             try:
-                depth_w, unc_w = infer(predictor, p, None, cancel)
+                out[k] = Inferred(p, *infer(predictor, p, None, cancel))
             except Cancelled:
                 raise
             except Exception as exc:
                 out[k] = exc
-                continue
-            out[k] = _finish(predictor, p, depth_w, unc_w)
     done = [o for o in out if o is not None]
     assert len(done) == len(preps)
     return done
+
+
+def _outcome(predictor: Predictor, done: Inferred | Exception) -> Outcome:
+    try:
+        return finish_one(predictor, done)
+    except Cancelled:
+        raise
+    except Exception as exc:
+        return exc
 
 
 def predict_many(
@@ -146,7 +161,7 @@ def predict_many(
         prepare_one(predictor, image, mode=mode, tta=tta, policy=policy, cancel=cancel)
         for image in images
     ]
-    return finish_prepared(predictor, preps, cancel)
+    return [_outcome(predictor, done) for done in infer_prepared(predictor, preps, cancel)]
 
 
-__all__ = ["Outcome", "finish_prepared", "predict_many", "prepare_one"]
+__all__ = ["Inferred", "Outcome", "finish_one", "infer_prepared", "predict_many", "prepare_one"]
