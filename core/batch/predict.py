@@ -301,6 +301,8 @@ def run_batch(
     try:
         return _run(job, paths, keep_results, on_item, source, max(1, batch_files))
     finally:
+        if source is not None:
+            source.close()  # also when the run never started it
         if folder is not None and not isinstance(out_dir, OutputFolder):
             folder.close()
 

@@ -98,6 +98,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         f"auto = {AUTO_BATCH_FILES} when the inputs are crop-sized, else 1 [auto]",
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    ray = p.add_argument_group(
+        "cluster (--engine ray; needs pip install 'semdepth[cluster]', see docs/cluster.md)"
+    )
+    ray.add_argument(
+        "--engine",
+        default="local",
+        choices=("local", "ray"),
+        help="local: this process; ray: actors on a Ray cluster predict, this process "
+        "writes the same files and rows [local]",
+    )
+    ray.add_argument(
+        "--address",
+        default=None,
+        help="an existing Ray cluster (auto, or host:6379) [an embedded local Ray]",
+    )
+    ray.add_argument("--workers", type=int, default=2, help="Ray actors, one predictor each [2]")
+    ray.add_argument(
+        "--gpus-per-worker", type=float, default=0.0, metavar="G", help="GPUs per actor [0]"
+    )
+    ray.add_argument(
+        "--cpus-per-worker",
+        type=float,
+        default=None,
+        metavar="C",
+        help="CPUs per actor (its torch threads) [embedded: the cores shared out; cluster: 1]",
+    )
 
 
 def _err(msg: str) -> None:
@@ -133,6 +159,19 @@ def _check_arguments(args: argparse.Namespace) -> tuple[tuple[str, ...], str, li
         return f"--gt {args.gt}: not a folder"
     if args.batch_size is not None and args.batch_size < 1:
         return "--batch-size must be >= 1"
+    if args.engine == "ray":
+        if args.workers < 1:
+            return "--workers must be >= 1"
+        if args.gpus_per_worker < 0 or (args.cpus_per_worker or 1) <= 0:
+            return "--gpus-per-worker must be >= 0 and --cpus-per-worker > 0"
+        from core.batch.ray_engine import RayUnavailableError, require_ray
+
+        try:
+            require_ray()
+        except RayUnavailableError as exc:
+            return str(exc)
+    elif args.address or args.gpus_per_worker:
+        return "--address and --gpus-per-worker need --engine ray"
     if args.batch_files != "auto" and (
         not str(args.batch_files).isdigit() or int(args.batch_files) < 1
     ):
@@ -238,9 +277,13 @@ def _predict(
     from core.batch import run_batch
     from core.inference import Predictor
 
-    try:
+    ray = args.engine == "ray"
+    try:  # with --engine ray the predictor here only describes the model: the CPU does
         predictor = Predictor.from_checkpoint(
-            model_path, device=args.device, fast_path=fast_path, batch_size=args.batch_size
+            model_path,
+            device="cpu" if ray else args.device,
+            fast_path=fast_path,
+            batch_size=args.batch_size,
         )
     except ValueError as exc:  # CheckpointError, unknown/unavailable device or fast path
         _err(str(exc))
@@ -262,6 +305,11 @@ def _predict(
         f"{f', {n_done} already complete' if n_done else ''} -> {folder.path}",
         file=sys.stderr,
     )
+    source = None
+    if ray:
+        source = _ray_source(args, model_path, fast_path, batch_files)
+        if source is None:
+            return 2
     token = CancelToken()
     with _progress(n_inputs, quiet=args.quiet) as progress, sigint_cancels(token, "predict"):
         summary = run_batch(
@@ -276,6 +324,7 @@ def _predict(
             progress=progress,
             cancel=token,
             batch_files=batch_files,
+            source=source,
         )
     flagged = [i for i in summary.items if i.stats.get("in_domain") is False]
     if flagged:
@@ -285,6 +334,44 @@ def _predict(
             file=sys.stderr,
         )
     return finish_batch(summary, token)
+
+
+def _ray_source(args: argparse.Namespace, model_path: Path, fast_path: str, files: int) -> Any:
+    """The Ray engine's source, Ray started or joined (before Ctrl+C is ours); None after
+    saying why it cannot be."""
+    from core.batch.ray_engine import PredictorSpec, RayOptions, RaySource, RayUnavailableError
+
+    device = "cuda" if args.gpus_per_worker > 0 and args.device == "auto" else args.device
+    spec = PredictorSpec.from_files(
+        model_path,
+        Path(args.denoise) if args.denoise is not None else None,
+        device=device,
+        fast_path=fast_path,
+        batch_size=args.batch_size,
+        mode=args.mode,
+        tta=not args.no_tta,
+        scale_policy=args.scale_policy,
+    )
+    options = RayOptions(
+        address=args.address,
+        workers=args.workers,
+        gpus_per_worker=args.gpus_per_worker,
+        cpus_per_worker=args.cpus_per_worker,
+        files_per_call=files,
+    )
+    source = RaySource(spec, options)
+    try:
+        resources = source.connect()
+    except RayUnavailableError as exc:
+        _err(str(exc))
+        return None
+    have = ", ".join(f"{v:g} {k}" for k, v in sorted(resources.items()))
+    print(
+        f"ray: {args.address or 'embedded local Ray'} ({have}); {args.workers} worker(s), "
+        f"{options.cpus():g} CPU and {args.gpus_per_worker:g} GPU each, device {device}",
+        file=sys.stderr,
+    )
+    return source
 
 
 @contextmanager
