@@ -12,6 +12,12 @@ summary lists them).
 
 ``--denoise MODEL`` denoises each SEM image with a Noise2Self denoiser before the depth
 model; the outputs' JSON descriptions and summary.csv record it (``denoised``).
+
+``--batch-files N|auto``: crop-sized files share forward passes, reading, predicting and
+writing overlap (:mod:`core.batch.crossfile`). ``--engine ray``: the predictions on a Ray
+cluster (``--address``) or an embedded local Ray, written here by the same code
+(:mod:`core.batch.ray_engine`, docs/cluster.md); without Ray installed: exit 2 naming
+``pip install 'semdepth[cluster]'``.
 """
 
 from __future__ import annotations
