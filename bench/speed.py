@@ -21,6 +21,8 @@ Usage (full run, ~10-20 minutes on 2 cores)::
     python bench/speed.py --n 300 --seconds 1   # reduced: proves it works
     python bench/speed.py --no-write            # print only
     python bench/speed.py --only images         # only the image-size / seam / real-files section
+    python bench/speed.py --only files          # files/s: one at a time, cross-file, Ray 1 and 2
+    python bench/speed.py --only files --files 40 --rounds 1 --no-write   # a smoke run
 
 ``--model`` defaults to the bundled default model if present, else a freshly initialised
 3-level, 32-wide U-Net (the same cost; accuracy numbers are then only relative).
@@ -46,6 +48,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(REPO))
 
+import files  # noqa: E402
 import images  # noqa: E402
 from benchdoc import update_section  # noqa: E402
 
@@ -300,11 +303,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
     ap.add_argument("--no-write", action="store_true", help="print the section only")
     ap.add_argument(
-        "--only", choices=("all", "images"), default="all", help="run only one section [all]"
+        "--only",
+        choices=("all", "images", "files"),
+        default="all",
+        help="run only one section [all]",
+    )
+    ap.add_argument("--files", type=int, default=400, help="crops in the files/s runs [400]")
+    ap.add_argument("--rounds", type=int, default=2, help="rounds of the files/s runs [2]")
+    ap.add_argument("--no-ray", action="store_true", help="files/s: leave out the Ray rows")
+    ap.add_argument(
+        "--worker-rate",
+        type=float,
+        default=None,
+        help="files/s of one worker measured elsewhere (a GPU node), for the projection",
     )
     args = ap.parse_args(argv)
     if args.only == "images":
         return images_main(args)
+    if args.only == "files":
+        return files_main(args)
 
     with tempfile.TemporaryDirectory(prefix="semdepth-bench-") as tmpdir:
         tmp = Path(tmpdir)
@@ -444,6 +461,33 @@ def main(argv: list[str] | None = None) -> int:
         update_section(args.out, SECTION, text.split("\n", 1)[1])
         print(f"written: {args.out}", file=sys.stderr)
     return images_main(args)
+
+
+def files_main(args: argparse.Namespace) -> int:
+    """The ``## Files per second: cross-file batching and Ray`` section (:mod:`files`)."""
+    with_ray = not args.no_ray
+    if with_ray:
+        try:
+            from core.batch.ray_engine import require_ray
+
+            require_ray()
+        except RuntimeError as exc:
+            print(f"{exc}; the Ray rows are left out", file=sys.stderr)
+            with_ray = False
+    with tempfile.TemporaryDirectory(prefix="semdepth-bench-") as tmpdir:
+        mpath, _ = model_path(args.model, Path(tmpdir))
+        measured = files.run(mpath, args.files, args.rounds, with_ray, make_inputs(64))
+    cmd = "python bench/speed.py --only files"
+    cmd += f" --files {args.files}" if args.files != 400 else ""
+    cmd += f" --rounds {args.rounds}" if args.rounds != 2 else ""
+    cmd += " --no-ray" if not with_ray else ""
+    cmd += f" --worker-rate {args.worker_rate:g}" if args.worker_rate else ""
+    body = files.section(measured, cmd, cpu_name(), args.worker_rate)
+    print(f"{files.SECTION}\n\n{body}")
+    if not args.no_write:
+        update_section(args.out, files.SECTION, body)
+        print(f"written: {args.out}", file=sys.stderr)
+    return 0
 
 
 def images_main(args: argparse.Namespace) -> int:

@@ -70,6 +70,13 @@ class CancelToken:
         with self._lock:
             return self._skip is not None and self._skip == self._current
 
+    def without_skip(self) -> CancelToken:
+        """A view of this token for work done ahead of the batch loop's current item (in
+        other threads): cancelled together with it, never skipped."""
+        view = CancelToken()
+        view._event = self._event
+        return view
+
     def raise_if_cancelled(self) -> None:
         if self._event.is_set():
             raise Cancelled("cancelled by the user")

@@ -98,6 +98,15 @@ def test_self_test_fails_clearly_without_a_model(tmp_path: Path) -> None:
     assert f"{missing}: model file not found" in done.stdout
 
 
+def test_engine_ray_is_left_out_and_says_so(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    done = _run([str(CLI), "predict", str(tmp_path / "in"), "--out", str(tmp_path / "o"),
+                 "--engine", "ray"], tmp_path)  # fmt: skip
+    assert done.returncode == 2
+    assert "--engine ray needs Ray, which is not installed" in done.stderr
+    assert not any((DIST / "_internal").glob("ray*"))
+
+
 def test_gui_starts_and_keeps_running(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [str(GUI), *_model_args()],

@@ -35,7 +35,11 @@ depth maps), :mod:`~core.batch.outputs` (the files written), :mod:`~core.batch.s
 (``summary.csv``), :mod:`~core.batch.manifest` (``manifest.jsonl``),
 :mod:`~core.batch.lock` (one run per folder), :mod:`~core.batch.folder` (the checks),
 :mod:`~core.batch.runner` (the loop every batch shares, also ``semdepth denoise``'s),
-:mod:`~core.batch.predict` (:func:`run_batch`), :mod:`~core.batch.items` (what it returns).
+:mod:`~core.batch.predict` (:func:`run_batch`), :mod:`~core.batch.items` (what it returns),
+:mod:`~core.batch.ahead` (predictions made ahead of the loop, written by a pool of
+threads, taken in order), :mod:`~core.batch.crossfile` (``batch_files > 1``: the crops of
+many files per forward pass), :mod:`~core.batch.ray_engine` (``--engine ray``: the
+predictions on a Ray cluster; imports Ray only when used).
 """
 
 from core.batch.folder import OutputFolder, OutputFolderError, open_output_folder

@@ -29,7 +29,8 @@ from core.conventions import StemNamer
 from core.progress import CancelToken, ItemProgress, ProgressCallback
 
 if TYPE_CHECKING:
-    from core.inference import Predictor
+    from core.batch.ahead import Ahead, Source
+    from core.inference import PredictionResult, Predictor
 
 log = logging.getLogger(__name__)
 
@@ -66,26 +67,44 @@ def _resumed(job: _Job, index: int, path: Path, stem: str) -> BatchItem | None:
 
 def _process(job: _Job, index: int, path: Path, stem: str) -> BatchItem:
     """Predict one input and write its outputs; a failure becomes the item's error."""
-    from core.inference import ScaleSkipped
-
     done = _resumed(job, index, path, stem)
     if done is not None:
         return done
-    item = BatchItem(index, path, "failed", None, None, None, None, {}, 0.0)
-    folder, cancel = job.folder, job.cancel
     inner = ItemProgress(job.progress, index, job.total, path.name)
+
+    def predict() -> PredictionResult:
+        return job.predictor.predict(
+            path,
+            mode=job.mode,
+            tta=job.tta,
+            scale_policy=job.scale_policy,
+            progress=inner,
+            cancel=job.cancel,
+        )
+
+    return _complete(job, index, path, stem, predict, job.cancel)
+
+
+def _complete(
+    job: _Job,
+    index: int,
+    path: Path,
+    stem: str,
+    predict: Callable[[], PredictionResult],
+    cancel: CancelToken | None,
+) -> BatchItem:
+    """The item of one input: ``predict()`` gives its result (or raises its failure), then
+    its ground truth, its outputs written; never raises for a bad input. ``cancel`` is
+    checked before writing."""
+    from core.inference import ScaleSkipped
+
+    item = BatchItem(index, path, "failed", None, None, None, None, {}, 0.0)
+    folder = job.folder
     with capture_failure(item, path, log):
         if path in job.problems:
             raise OSError(job.problems[path])
         try:
-            result = job.predictor.predict(
-                path,
-                mode=job.mode,
-                tta=job.tta,
-                scale_policy=job.scale_policy,
-                progress=inner,
-                cancel=cancel,
-            )
+            result = predict()
         except ScaleSkipped as exc:
             item.status, item.error = "skipped", str(exc)
             item.stats = scale_stats(exc.decision.record())
@@ -112,6 +131,41 @@ def _process(job: _Job, index: int, path: Path, stem: str) -> BatchItem:
     if item.status in ("cancelled", "skipped"):
         item.result = None
     return item
+
+
+def _ahead(
+    job: _Job,
+    paths: list[Path],
+    stems: dict[Path, str],
+    source: Source,
+    batch_files: int,
+) -> tuple[Ahead, Callable[[int, Path], BatchItem]]:
+    """Start ``source`` on the inputs left to predict (not resumed, readable) and the
+    writer pool behind it (:mod:`core.batch.ahead`); returns the pool and the loop's
+    ``process``, which takes each finished item in order."""
+    from core.batch.ahead import Ahead
+
+    folder = job.folder
+    complete = folder.complete if folder is not None else {}
+    todo = [
+        (k, p)
+        for k, p in enumerate(paths)
+        if source_key(p) not in complete and p not in job.problems
+    ]
+    token = None if job.cancel is None else job.cancel.without_skip()
+
+    def finish_item(index: int, path: Path, finish: Callable[[], PredictionResult]) -> BatchItem:
+        return _complete(job, index, path, stems[path], finish, token)
+
+    ahead = Ahead(finish_item, dict(todo), limit_items=4 * batch_files + 8, cancel=job.cancel)
+    source.start(todo, ahead)
+
+    def process(index: int, path: Path) -> BatchItem:
+        if source_key(path) in complete or path in job.problems:
+            return _process(job, index, path, stems[path])
+        return ahead.take(index)
+
+    return ahead, process
 
 
 def _drop_arrays(item: BatchItem) -> None:
@@ -187,6 +241,8 @@ def run_batch(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     on_item: Callable[[BatchItem], None] | None = None,
+    batch_files: int = 1,
+    source: Source | None = None,
 ) -> BatchSummary:
     """Predict every input and write its outputs; never raises for a bad input.
 
@@ -205,6 +261,12 @@ def run_batch(
     ``cancelled`` and writes nothing); ``cancel.skip_current()`` abandons only the input
     being predicted (``skipped``). Raises only for bad arguments (unknown format or mode)
     and an output folder that cannot take the batch.
+
+    ``batch_files > 1``: the cross-file path (:mod:`core.batch.crossfile`): up to that many
+    crop-mode files share forward passes, and reading, predicting and writing overlap
+    (threads); the files and rows are the same, but there is no progress inside a file
+    and ``cancel`` stops before the next file to be written. ``source``: predictions made
+    elsewhere (the Ray engine, :mod:`core.batch.ray_engine`), written the same way.
     """
     from core.inference import MODES
 
@@ -225,9 +287,22 @@ def run_batch(
         predictor, folder, fmts, gt_dir, mode, tta, scale_policy, cancel, progress, problems,
         len(paths),
     )  # fmt: skip
+    if source is None and batch_files > 1:
+        from core.batch.crossfile import CrossFileSource
+
+        source = CrossFileSource(
+            predictor,
+            files=batch_files,
+            mode=mode,
+            tta=tta,
+            scale_policy=scale_policy,
+            cancel=None if cancel is None else cancel.without_skip(),
+        )
     try:
-        return _run(job, paths, keep_results, on_item)
+        return _run(job, paths, keep_results, on_item, source, max(1, batch_files))
     finally:
+        if source is not None:
+            source.close()  # also when the run never started it
         if folder is not None and not isinstance(out_dir, OutputFolder):
             folder.close()
 
@@ -237,6 +312,8 @@ def _run(
     paths: list[Path],
     keep_results: bool,
     on_item: Callable[[BatchItem], None] | None,
+    source: Source | None = None,
+    batch_files: int = 1,
 ) -> BatchSummary:
     forget_ground_truth_folders()
     folder, predictor = job.folder, job.predictor
@@ -245,6 +322,7 @@ def _run(
     records = None
     if folder is not None:
         info = {"fast_path_used": predictor.fast_path, "device": str(predictor.device)}
+        info.update(getattr(source, "info", None) or {})
         try:
             records = _Records(folder, stems.__getitem__)
             records.manifest.start(
@@ -252,15 +330,24 @@ def _run(
             )
         except OSError as exc:  # the folder filled up since it was checked
             return BatchSummary([], 0, 0, False, None, stopped=str(exc))
-    run = run_items(
-        paths,
-        lambda index, path: _process(job, index, path, stems[path]),
-        progress=job.progress,
-        cancel=job.cancel,
-        on_item=on_item,
-        release=None if keep_results else _drop_arrays,
-        writer=records,
-    )
+    process: Callable[[int, Path], BatchItem] = lambda i, p: _process(job, i, p, stems[p])  # noqa: E731
+    ahead = None
+    if source is not None:
+        ahead, process = _ahead(job, paths, stems, source, batch_files)
+    try:
+        run = run_items(
+            paths,
+            process,
+            progress=job.progress,
+            cancel=job.cancel,
+            on_item=on_item,
+            release=None if keep_results else _drop_arrays,
+            writer=records,
+        )
+    finally:
+        if ahead is not None and source is not None:
+            ahead.close()  # first: a source waiting to hand over is let go
+            source.close()
     if folder is not None and "report" in job.formats and run.items:
         from core.batch.trust_stats import batch_report_row, free_name
         from core.conventions import BATCH_REPORT_NAME

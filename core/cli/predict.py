@@ -12,6 +12,12 @@ summary lists them).
 
 ``--denoise MODEL`` denoises each SEM image with a Noise2Self denoiser before the depth
 model; the outputs' JSON descriptions and summary.csv record it (``denoised``).
+
+``--batch-files N|auto``: crop-sized files share forward passes, reading, predicting and
+writing overlap (:mod:`core.batch.crossfile`). ``--engine ray``: the predictions on a Ray
+cluster (``--address``) or an embedded local Ray, written here by the same code
+(:mod:`core.batch.ray_engine`, docs/cluster.md); without Ray installed: exit 2 naming
+``pip install 'semdepth[cluster]'``.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from core.progress import CancelToken, ProgressCallback
 
 FAST_PATH_CHOICES = ("auto", "fp32", "channels-last", "bf16", "onnx", "compile")
 SCALE_POLICY_CHOICES = ("auto", "model", "native", "skip")
+#: ``--batch-files auto`` for crop-sized inputs (the cross-file path, docs/inference.md).
+AUTO_BATCH_FILES = 32
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -87,7 +95,41 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--batch-size", type=int, default=None, help="images per forward pass [by fast path]"
     )
+    p.add_argument(
+        "--batch-files",
+        default="auto",
+        metavar="N",
+        help="crop-sized files whose crops share one forward pass, reading, predicting and "
+        "writing overlapping (1: one file at a time, with progress inside each file); "
+        f"auto = {AUTO_BATCH_FILES} when the inputs are crop-sized, else 1 [auto]",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    ray = p.add_argument_group(
+        "cluster (--engine ray; needs pip install 'semdepth[cluster]', see docs/cluster.md)"
+    )
+    ray.add_argument(
+        "--engine",
+        default="local",
+        choices=("local", "ray"),
+        help="local: this process; ray: actors on a Ray cluster predict, this process "
+        "writes the same files and rows [local]",
+    )
+    ray.add_argument(
+        "--address",
+        default=None,
+        help="an existing Ray cluster (auto, or host:6379) [an embedded local Ray]",
+    )
+    ray.add_argument("--workers", type=int, default=2, help="Ray actors, one predictor each [2]")
+    ray.add_argument(
+        "--gpus-per-worker", type=float, default=0.0, metavar="G", help="GPUs per actor [0]"
+    )
+    ray.add_argument(
+        "--cpus-per-worker",
+        type=float,
+        default=None,
+        metavar="C",
+        help="CPUs per actor (its torch threads) [embedded: the cores shared out; cluster: 1]",
+    )
 
 
 def _err(msg: str) -> None:
@@ -123,6 +165,23 @@ def _check_arguments(args: argparse.Namespace) -> tuple[tuple[str, ...], str, li
         return f"--gt {args.gt}: not a folder"
     if args.batch_size is not None and args.batch_size < 1:
         return "--batch-size must be >= 1"
+    if args.engine == "ray":
+        if args.workers < 1:
+            return "--workers must be >= 1"
+        if args.gpus_per_worker < 0 or (args.cpus_per_worker or 1) <= 0:
+            return "--gpus-per-worker must be >= 0 and --cpus-per-worker > 0"
+        from core.batch.ray_engine import RayUnavailableError, require_ray
+
+        try:
+            require_ray()
+        except RayUnavailableError as exc:
+            return str(exc)
+    elif args.address or args.gpus_per_worker:
+        return "--address and --gpus-per-worker need --engine ray"
+    if args.batch_files != "auto" and (
+        not str(args.batch_files).isdigit() or int(args.batch_files) < 1
+    ):
+        return f"--batch-files must be auto or a whole number >= 1, not {args.batch_files!r}"
     return formats, fast_path, inputs
 
 
@@ -194,14 +253,29 @@ def run(args: argparse.Namespace) -> int:
             _err(f"warning: {line}")
         if folder.removed_temps:
             _err(f"removed {len(folder.removed_temps)} temporary file(s) a killed run left")
-        return _predict(args, folder, inputs, len(paths), formats, fast_path, model_path)
+        return _predict(args, folder, inputs, paths, formats, fast_path, model_path)
+
+
+def batch_files_for(requested: str | int, paths: list[Path], input_size: tuple[int, int]) -> int:
+    """``--batch-files``: a number as given; ``auto``: :data:`AUTO_BATCH_FILES` when the
+    first inputs (up to 64, from their headers) are all near the model's input size (crop
+    mode), else 1 (large images keep their progress inside each file)."""
+    if str(requested) != "auto":
+        return max(1, int(requested))
+    from core.inference.modes import near_input_size
+    from core.io import peek_shape
+
+    shapes = [peek_shape(p) for p in paths[:64]]
+    known = [s for s in shapes if s is not None]
+    crops = bool(known) and all(near_input_size(s, input_size) for s in known)
+    return AUTO_BATCH_FILES if crops else 1
 
 
 def _predict(
     args: argparse.Namespace,
     folder: Any,
     inputs: list[Any],
-    n_inputs: int,
+    paths: list[Path],
     formats: Any,
     fast_path: str,
     model_path: Path,
@@ -209,9 +283,13 @@ def _predict(
     from core.batch import run_batch
     from core.inference import Predictor
 
-    try:
+    ray = args.engine == "ray"
+    try:  # with --engine ray the predictor here only describes the model: the CPU does
         predictor = Predictor.from_checkpoint(
-            model_path, device=args.device, fast_path=fast_path, batch_size=args.batch_size
+            model_path,
+            device="cpu" if ray else args.device,
+            fast_path=fast_path,
+            batch_size=args.batch_size,
         )
     except ValueError as exc:  # CheckpointError, unknown/unavailable device or fast path
         _err(str(exc))
@@ -222,16 +300,22 @@ def _predict(
         except ValueError as exc:  # CheckpointError: missing, or not a denoiser checkpoint
             _err(f"--denoise: {exc}")
             return 2
-    n_done = len(folder.complete)
+    n_done, n_inputs = len(folder.complete), len(paths)
+    batch_files = batch_files_for(args.batch_files, paths, predictor.input_size)
     print(
         f"model {predictor.model_id} ({model_path}); device {predictor.device}; "
         f"fast path {predictor.fast_path}; mode {args.mode}; scale policy {args.scale_policy}; "
         f"TTA {'off' if args.no_tta else 'on'}; "
         f"denoise {predictor.denoiser.model_id if predictor.denoiser else 'off'}; "
-        f"{n_inputs} input(s)"
+        f"{batch_files} file(s) per pass; {n_inputs} input(s)"
         f"{f', {n_done} already complete' if n_done else ''} -> {folder.path}",
         file=sys.stderr,
     )
+    source = None
+    if ray:
+        source = _ray_source(args, model_path, fast_path, batch_files)
+        if source is None:
+            return 2
     token = CancelToken()
     with _progress(n_inputs, quiet=args.quiet) as progress, sigint_cancels(token, "predict"):
         summary = run_batch(
@@ -245,6 +329,8 @@ def _predict(
             scale_policy=args.scale_policy,
             progress=progress,
             cancel=token,
+            batch_files=batch_files,
+            source=source,
         )
     flagged = [i for i in summary.items if i.stats.get("in_domain") is False]
     if flagged:
@@ -254,6 +340,44 @@ def _predict(
             file=sys.stderr,
         )
     return finish_batch(summary, token)
+
+
+def _ray_source(args: argparse.Namespace, model_path: Path, fast_path: str, files: int) -> Any:
+    """The Ray engine's source, Ray started or joined (before Ctrl+C is ours); None after
+    saying why it cannot be."""
+    from core.batch.ray_engine import PredictorSpec, RayOptions, RaySource, RayUnavailableError
+
+    device = "cuda" if args.gpus_per_worker > 0 and args.device == "auto" else args.device
+    spec = PredictorSpec.from_files(
+        model_path,
+        Path(args.denoise) if args.denoise is not None else None,
+        device=device,
+        fast_path=fast_path,
+        batch_size=args.batch_size,
+        mode=args.mode,
+        tta=not args.no_tta,
+        scale_policy=args.scale_policy,
+    )
+    options = RayOptions(
+        address=args.address,
+        workers=args.workers,
+        gpus_per_worker=args.gpus_per_worker,
+        cpus_per_worker=args.cpus_per_worker,
+        files_per_call=files,
+    )
+    source = RaySource(spec, options)
+    try:
+        resources = source.connect()
+    except RayUnavailableError as exc:
+        _err(str(exc))
+        return None
+    have = ", ".join(f"{v:g} {k}" for k, v in sorted(resources.items()))
+    print(
+        f"ray: {args.address or 'embedded local Ray'} ({have}); {args.workers} worker(s), "
+        f"{options.cpus():g} CPU and {args.gpus_per_worker:g} GPU each, device {device}",
+        file=sys.stderr,
+    )
+    return source
 
 
 @contextmanager

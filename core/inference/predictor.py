@@ -1,6 +1,8 @@
 """The :class:`Predictor`: a depth model on a device, ready to turn SEM images into depth maps.
 
-``predict`` runs these steps, each in its own module:
+``predict`` runs these steps, each in its own module (cut into prepare -> infer -> finish
+in :mod:`core.inference.stages`, so that :meth:`Predictor.predict_many` can stack the
+crop-mode images of many files into shared forward passes, :mod:`core.inference.many`):
 
 1. the input (:mod:`core.inference.inputs`): a SemImage, array or path, and a second shot
    of the same structure when there is one (``<name>_itr1`` beside ``<name>_itr0``);
@@ -36,7 +38,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, overload
 
@@ -45,34 +47,19 @@ import torch
 from torch import nn
 
 from core.device import resolve_device
-from core.inference.denoising import denoiser_record, load_denoiser, to_sem_range
+from core.inference import stages
+from core.inference.denoising import denoiser_record, load_denoiser
 from core.inference.fastpath import Runner, TorchRunner, make_runner, resolve_fast_path
-from core.inference.inputs import (
-    as_sem,
-    check_depth_model,
-    find_second_shot,
-    input_notes,
-    load_second_shot,
-)
-from core.inference.modes import (
-    DEFAULT_BORDER,
-    MODES,
-    ModeRun,
-    NoHolesFoundError,
-    choose_mode,
-    hole_records,
-    run_mode,
-    tile_geometry,
-)
-from core.inference.resample import back_to_grid, rescale
-from core.inference.result import HoleRecord, PredictionResult
-from core.inference.scale import ScalePolicy, ScaleSkipped, scale_for_image
+from core.inference.inputs import check_depth_model, find_second_shot
+from core.inference.modes import DEFAULT_BORDER, MODES, NoHolesFoundError, tile_geometry
+from core.inference.result import PredictionResult
+from core.inference.scale import ScalePolicy
 from core.inference.stitch import TileLayout
 from core.inference.tta import n_variants, tta_kind_for, tta_mean_std
 from core.models import CheckpointError, load_checkpoint
 from core.models.noise2self import Noise2SelfDenoiser
-from core.progress import CancelToken, ProgressCallback, Stopwatch
-from core.trust.assess import TrustInputs, TrustModel
+from core.progress import CancelToken, ProgressCallback
+from core.trust.assess import TrustModel
 from core.trust.features import extract_features
 from core.trust.uncertainty import has_variance_head
 
@@ -395,142 +382,32 @@ class Predictor:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         policy = ScalePolicy.named("native" if not resample else scale_policy or self.scale_policy)
-        watch = Stopwatch()
-        notes: list[str] = [self.fallback_note] if self.fallback_note else []
-        denoise = self._denoise  # read once: set_denoiser may run in another thread
-        with watch.step("read"):
-            sem = as_sem(image)
-        notes.extend(input_notes(sem))
-        img01 = np.asarray(sem.normalized(), dtype=np.float32)
-        with watch.step("scale"):
-            decision, native_holes = scale_for_image(
-                sem.pixel_size_nm, self.input_pixel_size_nm, img01, policy, self.input_size
-            )
-        if decision.action == "skip":
-            where = f"{sem.path}: " if sem.path is not None else ""
-            raise ScaleSkipped(f"{where}{decision.reason}", decision)
-        if decision.noteworthy:
-            notes.append(decision.reason)
-        scale = decision.factor
-        second01, second_path = load_second_shot(sem, second_shot, notes)
-        denoised: np.ndarray | None = None
-        if denoise is not None:  # on the image's own grid
-            with watch.step("denoise"):
-                img01, second01 = self._denoise_first(denoise[0], img01, second01, cancel)
-                denoised = to_sem_range(sem, img01)
-                native_holes = None  # found on the raw image
-        with watch.step("resample"):
-            work = rescale(img01, scale)
-            work2 = rescale(second01, scale) if second01 is not None else None
-        with watch.step("detect"):
-            known = native_holes if scale == 1.0 else None
-            chosen, holes = choose_mode(mode, work, self.input_size, sem.path, holes=known)
-        with watch.step("inference"):
-            settings = self._settings(mode, tta, second_path, second01 is not None, scale, denoise)
-            settings["scale_policy"] = policy.name
-            settings["scale"] = decision.record()
-            run = ModeRun(
-                lambda windows, second: self._predict_stack(windows, second, tta, cancel),
-                self.input_size,
-                self.batch_size,
-                n_var=settings["predictions_per_pixel"],
-                progress=progress,
-                cancel=cancel,
-                border=self.tile_border,
-                multiple=self.stride,
-            )
-            depth_w, unc_w, geometry = run_mode(chosen, work, work2, holes, run)
-            settings.update(geometry)
-        with watch.step("stitch"):
-            records: list[HoleRecord] | None = None
-            if chosen == "field":
-                assert holes is not None
-                records = hole_records(holes, depth_w, unc_w, scale, sem.pixel_size_nm)
-            depth, unc = back_to_grid(depth_w, unc_w, img01.shape, scale)
-            if not (np.isfinite(depth).all() and np.isfinite(unc).all()):
-                raise ValueError(
-                    f"{sem.path or 'image'}: the model {self.model_id} gave non-finite depth "
-                    "values; its card or weights are unusable"
-                )
-            if not tta and second01 is None and not self.variance_head:
-                notes.append(
-                    "uncertainty not estimated (no test-time augmentation, no second shot)"
-                )
-        with watch.step("trust"):
-            trust = self.trust.assess(
-                TrustInputs(
-                    depth=depth,
-                    raw_uncertainty=unc,
-                    image01=img01,
-                    work01=work,
-                    input_size=self.input_size,
-                    pixel_size_nm=sem.pixel_size_nm,
-                    model_pixel_size_nm=self.input_pixel_size_nm,
-                    scale=scale,
-                    mode=chosen,
-                    holes=[(h.row, h.col, h.diameter_px) for h in holes or []]
-                    if chosen == "field"
-                    else None,
-                    tta=self.tta_kind if tta else None,
-                    nm_per_du=self.nm_per_depth_unit,
-                ),
-                self.features,
-            )
-        return PredictionResult(
-            depth=np.ascontiguousarray(depth, dtype=np.float32),
-            uncertainty=np.ascontiguousarray(unc, dtype=np.float32),
-            sem=sem,
-            mode=chosen,
-            holes=records,
-            timings=watch.stop(),
-            model_id=self.model_id,
-            nm_per_depth_unit=self.nm_per_depth_unit,
-            fast_path=self.fast_path,
-            settings=settings,
-            notes=notes,
-            denoised=None if denoised is None else np.ascontiguousarray(denoised),
-            trust=trust,
+        prep = stages.prepare(
+            self, image, mode=mode, tta=tta, second_shot=second_shot, policy=policy, cancel=cancel
         )
+        depth_w, unc_w = stages.infer(self, prep, progress, cancel)
+        return stages.finish(self, prep, depth_w, unc_w)
 
-    # ------------------------------------------------------------------ predict's steps
-    def _denoise_first(
+    def predict_many(
         self,
-        den: Noise2SelfDenoiser,
-        img01: np.ndarray,
-        second01: np.ndarray | None,
-        cancel: CancelToken | None,
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        """The image (and the second shot) after the Noise2Self denoiser."""
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        img01 = self._run_denoiser(den, img01)
-        if second01 is not None:
-            second01 = self._run_denoiser(den, second01)
-        return img01, second01
+        images: Sequence[Any],
+        *,
+        mode: str = "auto",
+        tta: bool = True,
+        scale_policy: str | ScalePolicy | None = None,
+        cancel: CancelToken | None = None,
+    ) -> list[PredictionResult | Exception]:
+        """:meth:`predict` for many images, the crop-mode ones stacked into shared forward
+        passes (:mod:`core.inference.many`): one result per image, in order, or the
+        exception :meth:`predict` would have raised for it (a bad image never stops the
+        others). The results equal :meth:`predict`'s (bit for bit on the bf16 path; within
+        1e-3 DU on fp32, where the kernels may change with the pass size). Raises
+        ``Cancelled`` when ``cancel`` is set, ``ValueError`` for an unknown mode."""
+        from core.inference.many import predict_many
 
-    def _settings(
-        self,
-        mode: str,
-        tta: bool,
-        second_path: Path | None,
-        has_second: bool,
-        scale: float,
-        denoise: tuple[Noise2SelfDenoiser, Path | None] | None,
-    ) -> dict[str, Any]:
-        """What the result's ``settings`` (and the outputs' descriptions) record."""
-        return {
-            "tta": bool(tta),
-            "tta_kind": self.tta_kind if tta else None,
-            "second_shot": str(second_path) if second_path else None,
-            "predictions_per_pixel": (self.n_tta if tta else 1) * (2 if has_second else 1),
-            "resample_factor": round(scale, 6),
-            "model_input_size": list(self.input_size),
-            "model_pixel_size_nm": self.input_pixel_size_nm,
-            "device": str(self.device),
-            "requested_mode": mode,
-            "denoised": denoise is not None,
-            "denoiser": None if denoise is None else denoiser_record(denoise[0], denoise[1]),
-        }
+        return predict_many(
+            self, images, mode=mode, tta=tta, scale_policy=scale_policy, cancel=cancel
+        )
 
     def tile_geometry(self, shape: tuple[int, int]) -> TileLayout:
         """The tiles tiled mode cuts an image of ``shape`` into (see

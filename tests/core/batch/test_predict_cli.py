@@ -44,6 +44,22 @@ def test_all_good_inputs_exit_0(tmp_path: Path, tiny_checkpoint: Path, capsys) -
     assert (out / "a_depth.tif").is_file() and (out / "b_depth.png").is_file()
     assert not (out / "a_depth.csv").exists()
     assert [r["status"] for r in read_summary(out / "summary.csv")] == ["done", "done"]
+    assert "32 file(s) per pass" in err  # --batch-files auto: crop-sized inputs
+
+
+def test_batch_files_gives_the_files_of_one_at_a_time(
+    tmp_path: Path, tiny_checkpoint: Path
+) -> None:
+    from tests.core.batch.compare import assert_same_outputs
+
+    for i in range(7):
+        _png(tmp_path / "in" / f"c{i}.png", seed=i)
+    (tmp_path / "in" / "bad.png").write_bytes(b"not a png")
+    common = ["--model", str(tiny_checkpoint), "--fast-path", "fp32", "-q"]
+    for n in ("1", "3"):
+        argv = ["predict", str(tmp_path / "in"), "--out", str(tmp_path / n), "--batch-files", n]
+        assert main(argv + common) == 1
+    assert_same_outputs(tmp_path / "1", tmp_path / "3", atol=1e-3)
 
 
 def test_some_failed_exit_1(tmp_path: Path, tiny_checkpoint: Path) -> None:
@@ -77,6 +93,7 @@ def test_some_failed_exit_1(tmp_path: Path, tiny_checkpoint: Path) -> None:
         (["{in}", "--model", "{tmp}/missing.safetensors"], "model not found"),
         (["{tmp}/empty_folder"], "no SEM images found"),
         (["{in}", "--fast-path", "warp"], "unknown fast path"),
+        (["{in}", "--batch-files", "0"], "--batch-files must be auto or a whole number"),
     ],
 )
 def test_bad_arguments_exit_2(

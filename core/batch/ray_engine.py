@@ -1,0 +1,391 @@
+"""The Ray engine of ``semdepth predict --engine ray``: the predictions on a Ray cluster,
+the files and rows written here, by the same code as the local engine.
+
+Ray Data: the inputs left to predict (index, path) -> ``map_batches`` over a fixed pool of
+``workers`` actors (:class:`PredictActor`), each holding one
+:class:`~core.inference.Predictor` (on a GPU with ``gpus_per_worker``) and predicting
+``files_per_call`` files per call with
+:meth:`~core.inference.Predictor.predict_many` (the cross-file path) -> back to this
+process (the driver) in input order, where :class:`RaySource` hands each result to the
+batch's writer pool (:class:`~core.batch.ahead.Ahead`): the outputs, ``summary.csv``,
+``manifest.jsonl`` (so ``--resume`` works), the progress bar and the failures as rows are
+the local engine's. The model (and denoiser) files travel to the workers with the job; the
+inputs are read by the workers from the same paths, so every node must see them (a shared
+file system). Only the driver writes.
+
+Without ``address``: an embedded local Ray (this machine, ``workers`` actors), shut down at
+the end. With it: an existing cluster (``ray start --head``, KubeRay; ``auto`` finds the
+local one). :meth:`RaySource.close` (Ctrl+C, the end) stops the dataset, which ends the
+actors; leaving the cluster ends whatever of the job is left.
+
+``ray`` is an optional extra (``pip install 'semdepth[cluster]'``), imported only here and
+only when this engine is asked for; :func:`require_ray` says how to install it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import pickle
+import tempfile
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from core.batch.ahead import Ahead
+
+if TYPE_CHECKING:
+    from core.inference import PredictionResult
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = "pip install 'semdepth[cluster]' (Ray Data, ray[data] >= 2.40)"
+
+
+class RayUnavailableError(RuntimeError):
+    """``--engine ray`` without Ray installed, or a cluster that cannot be reached."""
+
+
+def require_ray() -> None:
+    """:class:`RayUnavailableError` with the install command when Ray Data is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        raise RayUnavailableError(f"--engine ray needs Ray, which is not installed: {INSTALL_HINT}")
+    try:
+        import ray.data  # noqa: F401
+    except ImportError as exc:
+        raise RayUnavailableError(
+            f"--engine ray needs Ray Data, which does not import ({exc}): {INSTALL_HINT}"
+        ) from exc
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """Where and how: ``address`` (None: an embedded local Ray), ``workers`` actors with
+    ``gpus_per_worker`` GPUs and ``cpus_per_worker`` CPUs each (None: this machine's cores
+    shared out when embedded, else 1), ``files_per_call`` files per actor call."""
+
+    address: str | None = None
+    workers: int = 2
+    gpus_per_worker: float = 0.0
+    cpus_per_worker: float | None = None
+    files_per_call: int = 32
+
+    def cpus(self) -> float:
+        if self.cpus_per_worker is not None:
+            return self.cpus_per_worker
+        if self.address is None:
+            return float(max(1, (os.cpu_count() or 1) // max(1, self.workers)))
+        return 1.0
+
+
+@dataclass(frozen=True)
+class PredictorSpec:
+    """What each worker builds its predictor from: the model's files (bytes: they travel
+    with the job), the denoiser's, and the predictor and prediction settings."""
+
+    model: dict[str, bytes]
+    denoiser: dict[str, bytes] | None
+    device: str
+    fast_path: str
+    batch_size: int | None
+    mode: str
+    tta: bool
+    scale_policy: Any
+    threads: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_files(
+        cls, model: Path, denoiser: Path | None = None, **settings: Any
+    ) -> PredictorSpec:
+        return cls(
+            _checkpoint_bytes(model), _checkpoint_bytes(denoiser) if denoiser else None, **settings
+        )
+
+
+def _checkpoint_bytes(path: Path) -> dict[str, bytes]:
+    """The weights and card of a checkpoint, by file name."""
+    weights = Path(path)
+    card = weights.with_suffix(".json")
+    files = {weights.name: weights.read_bytes()}
+    if card.is_file():
+        files[card.name] = card.read_bytes()
+    return files
+
+
+def _write_checkpoint(folder: Path, files: dict[str, bytes]) -> Path:
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return folder / next(n for n in files if not n.endswith(".json"))
+
+
+# ----------------------------------------------------------------------------- the worker
+class RemoteError(ValueError):
+    """A worker's failure on one input, carried as the text the local engine would show."""
+
+
+def failure_text(exc: BaseException) -> str:
+    """The ``error`` column :func:`~core.batch.runner.capture_failure` gives ``exc``."""
+    from core.io import SemReadError
+
+    if isinstance(exc, SemReadError | FileExistsError | ValueError | OSError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def pack(outcome: PredictionResult | Exception) -> bytes:
+    """One input's outcome as bytes for the trip back to the driver."""
+    from core.inference import ScaleSkipped
+
+    if isinstance(outcome, ScaleSkipped):
+        return pickle.dumps(("skipped", str(outcome), outcome.decision), protocol=5)
+    if isinstance(outcome, Exception):
+        try:
+            data = pickle.dumps(("error", outcome), protocol=5)
+            pickle.loads(data)  # an exception that cannot come back goes as its text
+            return data
+        except Exception:
+            return pickle.dumps(("error", RemoteError(failure_text(outcome))), protocol=5)
+    return pickle.dumps(("done", outcome), protocol=5)
+
+
+def unpack(data: bytes) -> PredictionResult:
+    """The result :func:`pack` carried, or raise the failure it carried."""
+    from core.inference import ScaleSkipped
+
+    kind, *rest = pickle.loads(data)
+    if kind == "skipped":
+        raise ScaleSkipped(rest[0], rest[1])
+    if kind == "error":
+        raise rest[0]
+    return rest[0]  # type: ignore[no-any-return]
+
+
+class PredictActor:
+    """A Ray Data actor: one predictor, built once from a :class:`PredictorSpec`; each call
+    predicts a batch of inputs (``index``, ``path`` columns) and returns their ``index``
+    and packed outcome (``payload``)."""
+
+    def __init__(self, spec: PredictorSpec | list[Any]) -> None:
+        import torch
+
+        from core.inference import Predictor
+
+        if isinstance(spec, list):  # [a reference into Ray's object store]
+            import ray
+
+            spec = ray.get(spec[0])
+        assert isinstance(spec, PredictorSpec)
+
+        torch.set_num_threads(max(1, spec.threads))
+        self._dir = tempfile.TemporaryDirectory(prefix="semdepth-ray-")
+        folder = Path(self._dir.name)
+        model = _write_checkpoint(folder, spec.model)
+        denoiser = None
+        if spec.denoiser is not None:
+            sub = folder / "denoiser"
+            sub.mkdir()
+            denoiser = _write_checkpoint(sub, spec.denoiser)
+        self.predictor = Predictor.from_checkpoint(
+            model, device=spec.device, fast_path=spec.fast_path, batch_size=spec.batch_size
+        )
+        if denoiser is not None:
+            self.predictor.set_denoiser(denoiser)
+        self.spec = spec
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        spec = self.spec
+        outcomes = self.predictor.predict_many(
+            [str(p) for p in batch["path"]],
+            mode=spec.mode,
+            tta=spec.tta,
+            scale_policy=spec.scale_policy,
+        )
+        payload = np.empty(len(outcomes), dtype=object)
+        payload[:] = [pack(o) for o in outcomes]
+        return {"index": np.asarray(batch["index"], dtype=np.int64), "payload": payload}
+
+
+# ----------------------------------------------------------------------------- the driver
+def init_ray(attempts: int = 3, **kwargs: Any) -> None:
+    """``ray.init(**kwargs)``, quiet (no dashboard, no worker logs here); an embedded Ray
+    whose node does not come up in time (Ray waits 30 s for its raylet, which a loaded
+    machine can miss) is tried again, ``attempts`` times in all."""
+    import ray
+
+    options: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "logging_level": logging.WARNING,
+        "configure_logging": False,
+        **kwargs,
+    }
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(**options)
+            return
+        except Exception as exc:
+            ray.shutdown()
+            if "address" in options or attempt == attempts or "timed out" not in str(exc):
+                raise
+            log.warning("Ray did not start in time (%s); trying again", exc)
+
+
+class RaySource:
+    """A :class:`~core.batch.ahead.Source` on Ray (module docstring). :meth:`connect`
+    starts or joins Ray (call it before installing Ctrl+C handlers); :meth:`start` runs
+    the dataset in a thread that hands each result over in input order."""
+
+    def __init__(self, spec: PredictorSpec, options: RayOptions) -> None:
+        self.spec = spec
+        self.options = options
+        self._owns_ray = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.info: dict[str, Any] = {
+            "engine": "ray",
+            "ray_address": options.address or "embedded",
+            "ray_workers": options.workers,
+            "gpus_per_worker": options.gpus_per_worker,
+            "cpus_per_worker": options.cpus(),
+            "fast_path_used": None,  # each worker's own: see the rows (fast_path)
+            "device": spec.device,
+        }
+
+    def connect(self) -> dict[str, float]:
+        """Start the embedded Ray or join the cluster; returns its resources (CPU, GPU)."""
+        require_ray()
+        import ray
+
+        if not ray.is_initialized():
+            opts = self.options
+            kwargs: dict[str, Any] = {}
+            if opts.address is None:
+                need = opts.workers * opts.cpus()
+                kwargs["num_cpus"] = max(os.cpu_count() or 1, math.ceil(need))
+            else:
+                kwargs["address"] = opts.address
+            try:
+                init_ray(**kwargs)
+            except Exception as exc:  # Ray raises plain Exception for a node that never came up
+                where = opts.address or "an embedded local Ray"
+                raise RayUnavailableError(
+                    f"--engine ray: cannot start or join {where}: {exc}"
+                ) from exc
+            self._owns_ray = True
+        _quiet_ray_data()
+        return {k: float(v) for k, v in ray.cluster_resources().items() if k in ("CPU", "GPU")}
+
+    def start(self, todo: Sequence[tuple[int, Path]], sink: Ahead) -> None:
+        self.connect()
+        self._thread = threading.Thread(
+            target=self._run, args=(list(todo), sink), name="semdepth-ray", daemon=True
+        )
+        self._thread.start()
+
+    def _dataset(self, todo: list[tuple[int, Path]]) -> Any:
+        import ray
+        import ray.data
+
+        opts = self.options
+        spec = self.spec
+        if spec.threads != max(1, int(opts.cpus())):
+            spec = PredictorSpec(**{**spec.__dict__, "threads": max(1, int(opts.cpus()))})
+        per_call = max(1, opts.files_per_call)
+        items = [{"index": k, "path": str(p)} for k, p in todo]
+        workers = max(1, min(opts.workers, len(items)))
+        blocks = max(workers, math.ceil(len(items) / per_call))  # every worker gets some
+        ds = ray.data.from_items(items, override_num_blocks=blocks)
+        return ds.map_batches(
+            PredictActor,
+            # the model's bytes go once into the object store; the actors get a reference
+            fn_constructor_kwargs={"spec": [ray.put(spec)]},
+            batch_size=per_call,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=workers),
+            num_cpus=opts.cpus(),
+            num_gpus=opts.gpus_per_worker or None,
+        )
+
+    def _run(self, todo: list[tuple[int, Path]], sink: Ahead) -> None:
+        failure: BaseException | None = None
+        batches: Any = None
+        try:
+            if todo:
+                batches = iter(
+                    self._dataset(todo).iter_batches(batch_size=None, batch_format="numpy")
+                )
+                for batch in batches:
+                    for index, data in zip(batch["index"], batch["payload"], strict=True):
+                        raw = bytes(data)
+                        finish = _finisher(raw)
+                        if self._stop.is_set() or not sink.put(int(index), finish, len(raw) // 16):
+                            return
+                    if self._stop.is_set():
+                        return
+        except BaseException as exc:
+            if not self._stop.is_set():
+                log.error("the Ray job failed: %s", _first_line(exc))
+                failure = RayUnavailableError(f"the Ray job failed: {_first_line(exc)}")
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                try:
+                    close()  # stops the dataset: its actors end
+                except Exception:
+                    log.debug("closing the Ray dataset", exc_info=True)
+            sink.end(failure)
+
+    def close(self) -> None:
+        """Stop the dataset (mid-way too) and leave Ray (the embedded one is shut down)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+        if self._owns_ray:
+            import ray
+
+            ray.shutdown()
+            self._owns_ray = False
+
+
+def _finisher(raw: bytes) -> Any:
+    return lambda: unpack(raw)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+def _quiet_ray_data() -> None:
+    """No Ray Data progress bars or execution logs on the driver's terminal (the CLI has
+    its own bar); results in input order."""
+    import ray.data
+
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.execution_options.preserve_order = True
+    ctx.print_on_execution_start = False
+    logging.getLogger("ray").setLevel(logging.WARNING)
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+
+
+__all__ = [
+    "INSTALL_HINT",
+    "PredictActor",
+    "PredictorSpec",
+    "RayOptions",
+    "RaySource",
+    "RayUnavailableError",
+    "init_ray",
+    "pack",
+    "require_ray",
+    "unpack",
+]
