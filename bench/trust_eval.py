@@ -49,12 +49,19 @@ def bench_parser(doc: str | None, section: str) -> argparse.ArgumentParser:
 
 def families(root: Path) -> dict[str, str]:
     """SEM path (relative to ``root``) -> contrast family, from synth_images.csv when the
-    simulator wrote one (else every image is "legacy")."""
+    simulator wrote one; every image is "legacy" without one, or when the set was made by
+    the legacy fixed-case simulator (no ``--families``: its table says "analytic")."""
     table = root / "synth_images.csv"
     if not table.is_file():
         return {}
+    meta = root / "synth_meta.json"
+    info = json.loads(meta.read_text()) if meta.is_file() else {}
+    legacy = "family_assignment" in info and info["family_assignment"] is None
     with open(table, newline="", encoding="utf-8") as fh:
-        return {row["sem"]: row.get("family") or "legacy" for row in csv.DictReader(fh)}
+        return {
+            row["sem"]: "legacy" if legacy else row.get("family") or "legacy"
+            for row in csv.DictReader(fh)
+        }
 
 
 def _ratio_hist(err: np.ndarray, sigma: np.ndarray) -> list[int]:
