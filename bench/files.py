@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -84,13 +85,21 @@ def write_rate(pred: Any, paths: list[Path], tmp: Path) -> float:
     results = {p: pred.predict(p) for p in paths}
 
     class Ready:
+        """Hands the results over from its own thread, as a real source does: the sink is
+        bounded, so putting them all from the loop's thread would wait for itself."""
+
         def start(self, todo: Any, sink: Any) -> None:
-            for index, path in todo:
-                sink.put(index, lambda r=results[path]: r)
-            sink.end()
+            def feed() -> None:
+                for index, path in todo:
+                    if not sink.put(index, lambda r=results[path]: r):
+                        return  # closed: stop
+                sink.end()
+
+            self.thread = threading.Thread(target=feed, name="bench-ready", daemon=True)
+            self.thread.start()
 
         def close(self) -> None:
-            pass
+            self.thread.join(timeout=60)
 
     out = tmp / "write_only"
     t0 = time.perf_counter()
