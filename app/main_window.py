@@ -22,7 +22,14 @@ from PySide6.QtGui import (
     QIcon,
     QShowEvent,
 )
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QProgressBar, QWidget
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QSplitter,
+    QWidget,
+)
 
 from core import resources
 from core.device import available_devices
@@ -52,7 +59,7 @@ from .views.surface3d import SurfaceView
 from .widgets.batch_panel import BatchPanel
 from .widgets.display_controls import DisplayControls
 from .widgets.elided_label import ElidedLabel
-from .widgets.holes_panel import HolesPanel
+from .widgets.holes_panel import FieldStatsTable, HolesPanel
 from .widgets.log_panel import LogPanel
 from .widgets.model_panel import ModelPanel
 from .widgets.roi_panel import RoiPanel
@@ -153,6 +160,11 @@ class MainWindow(QMainWindow):
         self.profile_plot = ProfilePlot()
         self.roi_panel = RoiPanel()
         self.holes_panel = HolesPanel()
+        self.hole_stats = FieldStatsTable()
+        holes_box = QSplitter(Qt.Orientation.Vertical)
+        holes_box.addWidget(self.holes_panel)
+        holes_box.addWidget(self.hole_stats)
+        holes_box.setStretchFactor(0, 3)
         self.log_panel = LogPanel()
         self.log_panel.attach()
         self.surface_view = SurfaceView()
@@ -165,7 +177,7 @@ class MainWindow(QMainWindow):
         self.readout_dock = self._dock("Readout", self.readout_panel, R, "readout_dock")
         self.profile_dock = self._dock("Line profile", self.profile_plot, B, "profile_dock")
         self.roi_dock = self._dock("ROI statistics", self.roi_panel, B, "roi_dock")
-        self.holes_dock = self._dock("Holes", self.holes_panel, B, "holes_dock")
+        self.holes_dock = self._dock("Holes", holes_box, B, "holes_dock")
         self.log_dock = self._dock("Log", self.log_panel, B, "log_dock")
         self.surface_dock = self._dock("3-D surface", self.surface_view, B, "surface_dock")
         self.compare_dock = self._dock("Compare A/B", self.compare_view, B, "compare_dock")
@@ -200,6 +212,7 @@ class MainWindow(QMainWindow):
             profile_plot=self.profile_plot,
             roi_panel=self.roi_panel,
             holes_panel=self.holes_panel,
+            hole_stats=self.hole_stats,
             docks={"profile": self.profile_dock, "roi": self.roi_dock, "holes": self.holes_dock},
             parent=self,
         )

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QLabel
 from ..state import DisplayData
 from ..units import Units
 from .grid import PanelGrid
-from .panel import ImagePanel
+from .panel import ImagePanel, hole_size_px
 
 SEM, DEPTH, TRUTH, AUX = "sem", "depth", "truth", "aux"
 PANEL_KEYS = (SEM, DEPTH, TRUTH, AUX)
@@ -463,9 +463,9 @@ class LinkedImageView(PanelGrid, pg.GraphicsLayoutWidget):
         self.fitted = False
 
     def select_hole(self, hole: Any | None) -> None:
-        """Outline ``hole`` in every panel and zoom to it (4 diameters across)."""
+        """Highlight ``hole`` in every panel and zoom to it (4 diameters across)."""
         for p in self.panels.values():
             p.select_hole(hole)
         if hole is not None:
-            span = max(4.0 * float(hole.diameter_px), 16.0)
+            span = max(4.0 * hole_size_px(hole), 16.0)
             self.center_on(hole.row + 0.5, hole.col + 0.5, span)

@@ -1,4 +1,6 @@
-"""Statistics of the rectangle ROI."""
+"""Statistics of the rectangle ROI: the depth below the local top (the engine's
+``roi_stats``: mean, shallowest, the deepest point +- 2 sigma and where it is) in the
+trust step's unit, then the DACON height map and its truth in the chosen unit."""
 
 from __future__ import annotations
 
@@ -6,17 +8,22 @@ from typing import Any
 
 from PySide6.QtWidgets import QFormLayout, QLabel, QWidget
 
+from ..trust import format_depth
 from ..units import Units
 
 FIELDS = (
     ("region", "Region"),
     ("size", "Size (w x h)"),
     ("n_pixels", "Pixels"),
-    ("mean", "Mean depth"),
-    ("std", "Std depth"),
-    ("min", "Min depth"),
-    ("max", "Max depth"),
-    ("truth_mean", "Mean true depth"),
+    ("bt_mean", "Mean depth below top"),
+    ("bt_min", "Shallowest below top"),
+    ("bt_max", "Deepest point (±2σ)"),
+    ("bt_at", "Deepest point at"),
+    ("mean", "Mean height"),
+    ("std", "Std height"),
+    ("min", "Min height"),
+    ("max", "Max height"),
+    ("truth_mean", "Mean true height"),
     ("rmse", "RMSE vs truth"),
 )
 
@@ -40,6 +47,16 @@ def roi_texts(stats: dict[str, Any] | None, units: Units | None = None) -> dict[
         v = stats.get(key)
         if v is not None:
             out[key] = units.depth(v, 3)
+    bt = stats.get("below_top")
+    if bt and bt.get("count"):
+        unit = bt["unit"]
+        out["bt_mean"] = f"{bt['mean']:.2f} {unit}"
+        out["bt_min"] = f"{bt['min']:.2f} {unit}"
+        out["bt_max"] = format_depth(bt["max"], bt["max_plus_minus_2sigma"], unit)
+        r, c = bt["deepest_at"]
+        out["bt_at"] = f"x {c}, y {r} px"
+        if units.physical_lengths:
+            out["bt_at"] += f" ({units.length(c)}, {units.length(r)})"
     return out
 
 

@@ -154,22 +154,27 @@ def test_colour_bar_ticks_never_run_together() -> None:
 
 
 def test_out_of_domain_banner_and_batch_marker(qtbot: Any) -> None:
-    """The engine's domain verdict (the trust branch's DomainVerdict shape): a banner over
-    the panels while that result shows, a marker in its batch row."""
+    """The engine's domain verdict (``PredictionResult.in_domain``, ``domain_score``,
+    ``domain_reasons``): a banner over the panels while that result shows, a marker in its
+    batch row; a result without a trust step has no verdict (the real predictor's case is
+    in tests/app/controllers/test_trust.py)."""
     from types import SimpleNamespace
 
-    from app.state import AppState, QueueRow, domain_warning
+    from app.state import AppState, QueueRow
+    from app.trust import domain_warning
     from app.widgets.batch_panel import BatchPanel, row_texts
 
-    verdict = SimpleNamespace(in_domain=False, score=3.14159, reasons=["pixel size 4x the model's"])
-    out = SimpleNamespace(domain=verdict, settings={})
-    text = domain_warning(out)
-    assert text == "Out of domain (score 3.14): pixel size 4x the model's"
-    stored = {"in_domain": False, "domain_score": None, "domain_reasons": ["blank image"]}
-    assert domain_warning(SimpleNamespace(settings={"domain": stored})) == (
-        "Out of domain: blank image"
+    out = SimpleNamespace(
+        in_domain=False, domain_score=3.14159, domain_reasons=["pixel size 4x the model's"]
     )
-    assert domain_warning(SimpleNamespace(domain=SimpleNamespace(in_domain=True))) is None
+    text = domain_warning(out)
+    assert text == (
+        "Out of domain (score 3.14): pixel size 4x the model's - do not sign off on these numbers"
+    )
+    blank = SimpleNamespace(in_domain=False, domain_score=None, domain_reasons=["blank image"])
+    assert domain_warning(blank) == "Out of domain: blank image - do not sign off on these numbers"
+    assert domain_warning(SimpleNamespace(in_domain=True, domain_score=0.5)) is None
+    assert domain_warning(SimpleNamespace(in_domain=None)) is None  # no trust step
     assert domain_warning(SimpleNamespace(settings={})) is None
     view = LinkedImageView()
     qtbot.addWidget(view)
