@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtWidgets import QFormLayout, QLabel, QWidget
+from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QWidget
 
 from ..trust import format_depth
 from ..units import Units
@@ -60,16 +60,26 @@ def roi_texts(stats: dict[str, Any] | None, units: Units | None = None) -> dict[
     return out
 
 
+#: The form's first column (the region and the depth below top), the rest in the second.
+FIRST_COLUMN = 7
+
+
 class RoiPanel(QWidget):
+    """Two columns of fields: the region and its depth below top, then the height map."""
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        layout = QFormLayout(self)
+        row = QHBoxLayout(self)
+        forms = (QFormLayout(), QFormLayout())
+        for form in forms:
+            row.addLayout(form)
+        row.addStretch(1)
         self.labels: dict[str, QLabel] = {}
-        for key, title in FIELDS:
+        for i, (key, title) in enumerate(FIELDS):
             label = QLabel("–")
             label.setObjectName(f"roi_{key}")
             self.labels[key] = label
-            layout.addRow(title + ":", label)
+            forms[0 if i < FIRST_COLUMN else 1].addRow(title + ":", label)
         self.stats: dict[str, Any] | None = None
 
     def set_stats(self, stats: dict[str, Any] | None, units: Units | None = None) -> None:
