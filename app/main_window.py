@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QProgressBar,
-    QSplitter,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -161,10 +161,11 @@ class MainWindow(QMainWindow):
         self.roi_panel = RoiPanel()
         self.holes_panel = HolesPanel()
         self.hole_stats = FieldStatsTable()
-        holes_box = QSplitter(Qt.Orientation.Vertical)
-        holes_box.addWidget(self.holes_panel)
-        holes_box.addWidget(self.hole_stats)
-        holes_box.setStretchFactor(0, 3)
+        holes_box = QWidget()  # the hole table over its field statistics
+        column = QVBoxLayout(holes_box)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.holes_panel, 1)
+        column.addWidget(self.hole_stats, 0)
         self.log_panel = LogPanel()
         self.log_panel.attach()
         self.surface_view = SurfaceView()

@@ -3,9 +3,10 @@ highlight that hole and zoom to it.
 
 With the prediction's trust step (:class:`core.metrology.holes.HoleTable`) the table is the
 engine's metrology, as the holes CSV and the report write it: centre, top and bottom CD (nm
-with a pixel size, else px), depth below the local top +- U (k = 2, the calibrated interval
-half-width; "uncalibrated" without a calibration) in the engine's depth unit, ellipticity,
-flags. Without one (a result built by hand) it is field mode's detector table.
+with a pixel size, else px), depth below the local top +- U (k = 2, the calibrated 95 %
+interval half-width; the header says "uncalibrated" without a calibration) in the engine's
+depth unit, ellipticity, flags. Without one (a result built by hand) it is field mode's
+detector table.
 """
 
 from __future__ import annotations
@@ -26,6 +27,15 @@ from ..units import Units, length_unit
 from ..views.panel import hole_size_px
 
 Column = tuple[str, Callable[[Any], str]]
+#: Header tooltips, by the start of the header (definitions in docs/metrology.md).
+HEADER_TIPS = {
+    "Top CD": "Equivalent-circle diameter of the hole at 10 % of its depth below the top",
+    "Bottom CD": "Equivalent-circle diameter of the hole at 90 % of its depth below the top",
+    "Depth below top": "Depth of the hole's bottom below the local top surface; ± U is the "
+    "calibrated 95 % interval half-width (k = 2), inflated out of domain",
+    "Ellipticity": "Major / minor axis of the top-CD area",
+    "Flags": "out_of_domain, touching_border, merged (not one hole), closed, under_etched",
+}
 #: Field statistics' columns (attributes of core.metrology.fieldstats.FieldStats).
 STAT_COLUMNS = (
     ("count", "Count"),
@@ -35,6 +45,9 @@ STAT_COLUMNS = (
     ("min", "Min"),
     ("max", "Max"),
 )
+
+
+ROW_PX = 20  # the field statistics' compact rows
 
 
 def _num(v: float | None, digits: int = 2) -> str:
@@ -72,14 +85,21 @@ def metrology_columns(units: Units, holes: Sequence[Any], table: Any) -> list[Co
     def length(attr: str) -> Callable[[Any], str]:
         return lambda h: _num(getattr(h, f"{attr}_{cd}"))
 
-    u_head = f"U, k=2 ({du})" if table.calibrated else "U (uncalibrated)"
+    def depth(h: Any) -> str:
+        text = _num(h.depth)
+        return text if h.depth_u is None else f"{text} ± {h.depth_u:.2f}"
+
+    head = (
+        f"Depth below top ± U ({du})"
+        if table.calibrated
+        else f"Depth below top ({du}, uncalibrated)"
+    )
     return [
         ("#", lambda h: str(h.id)),
         *position_columns(units, holes),
         (f"Top CD ({cd})", length("top_cd")),
         (f"Bottom CD ({cd})", length("bottom_cd")),
-        (f"Depth below top ({du})", lambda h: _num(h.depth)),
-        (u_head, lambda h: "–" if h.depth_u is None else f"±{h.depth_u:.2f}"),
+        (head, depth),
         ("Ellipticity", lambda h: _num(h.ellipticity, 3)),
         ("Flags", lambda h: ", ".join(h.flags)),
     ]
@@ -147,6 +167,9 @@ class HolesPanel(QTableWidget):
         self.clearContents()
         self.setColumnCount(len(columns))
         self.setHorizontalHeaderLabels([title for title, _ in columns])
+        for c, (title, _) in enumerate(columns):
+            tip = next((t for k, t in HEADER_TIPS.items() if title.startswith(k)), "")
+            self.horizontalHeaderItem(c).setToolTip(tip)
         self.setRowCount(len(self.holes))
         for r, hole in enumerate(self.holes):
             for c, (_, text) in enumerate(columns):
@@ -187,7 +210,13 @@ class FieldStatsTable(QTableWidget):
         self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.setHorizontalHeaderLabels([title for _, title in STAT_COLUMNS])
         self.setToolTip("Field statistics over the holes not touching the border nor merged")
+        self.verticalHeader().setDefaultSectionSize(ROW_PX)
         self.set_table(None)
+
+    def content_height(self) -> int:
+        """Pixels its header and rows need (its most useful height)."""
+        rows = sum(self.rowHeight(r) for r in range(self.rowCount()))
+        return self.horizontalHeader().height() + rows + 2 * self.frameWidth() + 2
 
     def set_table(self, table: Any) -> None:
         rows = stat_rows(table) if table is not None else []
@@ -199,6 +228,7 @@ class FieldStatsTable(QTableWidget):
                 v = getattr(stats, attr, None) if stats is not None else None
                 text = str(v) if attr == "count" and v is not None else _num(v, digits)
                 self.setItem(r, c, QTableWidgetItem(text))
+        self.setMaximumHeight(self.content_height())  # the table above takes the rest
         self.setVisible(bool(rows))
 
     def text(self, row: int, col: int) -> str:

@@ -232,17 +232,17 @@ def test_hole_outlined_zoomed_and_table_in_nm(
         "Col (px)",
         "Top CD (px)",  # a PNG: no pixel size
         "Bottom CD (px)",
-        "Depth below top (DU)",
-        "U (uncalibrated)",
+        "Depth below top (DU, uncalibrated)",
         "Ellipticity",
         "Flags",
     ]
-    assert table.item(row, 5).text() == f"{hole.depth:.2f}"
+    assert table.item(row, 5).text() == f"{hole.depth:.2f}"  # no U: not calibrated
     # a pixel size, nm chosen: positions follow; the depth stays in the engine's unit
     data.pixel_size_nm, data.nm_per_depth_unit = 1000.0, 2.0
     window.controls.unit_combo.setCurrentText("nm")
     heads = table.headers()
-    assert heads[1:3] == ["y (µm)", "x (µm)"] and heads[5] == "Depth below top (DU)"
+    assert heads[1:3] == ["y (µm)", "x (µm)"]
+    assert heads[5] == "Depth below top (DU, uncalibrated)"
     assert table.item(row, 1).text() == f"{hole.row + 0.5:.4g}"  # 1 µm per px
 
 

@@ -32,16 +32,29 @@ def test_blank_image_shows_the_banner_and_the_batch_marker(
     assert expected is not None and "blank or constant image" in expected
     banner = window.view.banner
     assert banner.isVisible() and banner.text() == expected
-    # over the depth panel, inside the view
-    depth_panel = window.view.panels[DEPTH].sceneBoundingRect()
-    assert banner.geometry().top() < depth_panel.bottom()
-    assert banner.geometry().right() <= window.view.width()
+    # across the top of the view, above the panels (none hidden under it)
+    view = window.view
+    assert banner.geometry().right() <= view.width()
+
+    def panels_below_banner() -> None:
+        # the scene fills the viewport under the banner, no more (the bottom row uncut)
+        assert view.sceneRect().height() == view.viewport().height()
+        for panel in view.panels.values():
+            if panel.isVisible():
+                corner = view.mapFromScene(panel.sceneBoundingRect().topLeft())
+                top = view.viewport().mapTo(view, corner).y()
+                assert top >= banner.geometry().bottom()
+
+    qtbot.waitUntil(panels_below_banner, timeout=5000)
     row = window.state.rows[0]
     assert row.domain_warning == expected
     assert row_texts(row)[1] == "done ⚠ out of domain"
     model = window.batch_panel.model
     assert model.data(model.index(0, 1), Qt.ItemDataRole.ToolTipRole) == expected
     assert model.data(model.index(0, 1), Qt.ItemDataRole.DisplayRole) == "done ⚠ out of domain"
+    window.batch_panel.flush()  # the Status column shows the marker whole
+    table = window.batch_panel.table
+    assert table.columnWidth(1) > table.fontMetrics().horizontalAdvance("done ⚠ out of domain")
     # an image the engine takes as in domain: the banner goes, its row has no marker
     open_and_wait(qtbot, window, [sem_folder / "a.png"])
     assert window.state.cache.get(window.state.current.row_id).result.in_domain is True
@@ -171,8 +184,7 @@ def test_hole_table_rows_and_field_statistics_are_cores(
         "Col (px)",
         "Top CD (nm)",
         "Bottom CD (nm)",
-        "Depth below top (nm)",
-        "U, k=2 (nm)",
+        "Depth below top ± U (nm)",
         "Ellipticity",
         "Flags",
     ]
@@ -189,8 +201,7 @@ def test_hole_table_rows_and_field_statistics_are_cores(
             f"{h.col:.2f}",
             num(h.top_cd_nm),
             num(h.bottom_cd_nm),
-            num(h.depth),
-            "–" if h.depth_u is None else f"±{h.depth_u:.2f}",
+            num(h.depth) if h.depth_u is None else f"{h.depth:.2f} ± {h.depth_u:.2f}",
             num(h.ellipticity, 3),
             ", ".join(h.flags),
         ]
