@@ -140,7 +140,7 @@ class ToolsController(QObject):
             dist,
             curves,
             distance_unit=unit,
-            depth_label=f"depth below top ({bt.unit})",
+            depth_label=f"below top ({bt.unit})",  # short: the plot is often low
             downward=True,
         )
 

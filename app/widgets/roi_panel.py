@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QWidget
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QScrollArea, QWidget
 
 from ..trust import format_depth
 from ..units import Units
@@ -60,29 +61,77 @@ def roi_texts(stats: dict[str, Any] | None, units: Units | None = None) -> dict[
     return out
 
 
-#: The form's first column (the region and the depth below top), the rest in the second.
+#: Fields in the first column when there are two (the region and the depth below top).
 FIRST_COLUMN = 7
+GAP_PX = 24  # between the two columns
 
 
-class RoiPanel(QWidget):
-    """Two columns of fields: the region and its depth below top, then the height map."""
+class RoiPanel(QScrollArea):
+    """The fields in two columns (the region and its depth below top | the height map)
+    when the dock is wide enough, else in one that scrolls: the dock never forces the line
+    profile beside it narrower."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        row = QHBoxLayout(self)
-        forms = (QFormLayout(), QFormLayout())
-        for form in forms:
-            row.addLayout(form)
-        row.addStretch(1)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        inner = QWidget()
+        self.grid = QGridLayout(inner)
+        self.grid.setHorizontalSpacing(8)
+        self.setWidget(inner)
         self.labels: dict[str, QLabel] = {}
-        for i, (key, title) in enumerate(FIELDS):
+        self.titles: dict[str, QLabel] = {}
+        for key, title in FIELDS:
             label = QLabel("–")
             label.setObjectName(f"roi_{key}")
             self.labels[key] = label
-            forms[0 if i < FIRST_COLUMN else 1].addRow(title + ":", label)
+            self.titles[key] = QLabel(title + ":")
+        self.columns = 0
         self.stats: dict[str, Any] | None = None
+        self._arrange(1)
+
+    def two_column_width(self) -> int:
+        """Pixels two columns need (titles and values at their current texts)."""
+
+        def width(keys: list[str]) -> int:
+            titles = max(self.titles[k].sizeHint().width() for k in keys)
+            values = max(self.labels[k].sizeHint().width() for k in keys)
+            return titles + values + 8
+
+        keys = [k for k, _ in FIELDS]
+        m = self.grid.contentsMargins()
+        inner = width(keys[:FIRST_COLUMN]) + width(keys[FIRST_COLUMN:]) + GAP_PX
+        return inner + m.left() + m.right()
+
+    def _arrange(self, columns: int) -> None:
+        if columns == self.columns:
+            return
+        self.columns = columns
+        for key, _ in FIELDS:
+            self.grid.removeWidget(self.titles[key])
+            self.grid.removeWidget(self.labels[key])
+        per = FIRST_COLUMN if columns == 2 else len(FIELDS)
+        for i, (key, _) in enumerate(FIELDS):
+            col, row = divmod(i, per)
+            self.grid.addWidget(self.titles[key], row, 3 * col)
+            self.grid.addWidget(self.labels[key], row, 3 * col + 1)
+        for c in range(6):
+            self.grid.setColumnStretch(c, 0)
+            self.grid.setColumnMinimumWidth(c, 0)
+        if columns == 2:
+            self.grid.setColumnMinimumWidth(2, GAP_PX)
+        self.grid.setColumnStretch(5 if columns == 2 else 2, 1)
+        self.grid.setRowStretch(len(FIELDS), 1)
+
+    def _fit_columns(self) -> None:
+        self._arrange(2 if self.contentsRect().width() >= self.two_column_width() else 1)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_columns()
 
     def set_stats(self, stats: dict[str, Any] | None, units: Units | None = None) -> None:
         self.stats = stats
         for key, text in roi_texts(stats, units).items():
             self.labels[key].setText(text)
+        self._fit_columns()

@@ -198,3 +198,21 @@ def test_out_of_domain_banner_and_batch_marker(qtbot: Any) -> None:
 
     tip = panel.model.data(panel.model.index(0, 1), Qt.ItemDataRole.ToolTipRole)
     assert tip == text
+
+
+def test_roi_statistics_take_two_columns_only_when_they_fit(qtbot: Any) -> None:
+    """Wide: the region and depth below top beside the height map; narrow: one column
+    that scrolls, so the ROI dock never squeezes the line profile beside it."""
+    from app.widgets.roi_panel import RoiPanel
+
+    panel = RoiPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    need = panel.two_column_width()
+    panel.resize(need + 40, 300)
+    qtbot.waitUntil(lambda: panel.columns == 2, timeout=2000)
+    assert panel.grid.getItemPosition(panel.grid.indexOf(panel.labels["mean"]))[:2] == (0, 4)
+    panel.resize(need // 2, 300)
+    qtbot.waitUntil(lambda: panel.columns == 1, timeout=2000)
+    assert panel.grid.getItemPosition(panel.grid.indexOf(panel.labels["mean"]))[:2] == (7, 1)
+    assert panel.minimumSizeHint().width() < need // 2  # it scrolls rather than widens

@@ -139,7 +139,7 @@ def test_nm_units_with_pixel_size(
     # model pixel size, so its nm scale is unchecked)
     unit = result.depth_below_top_unit
     np.testing.assert_allclose(vals["depth"], result.depth_below_top[10, :11], atol=1e-3)
-    assert win.profile_plot.getPlotItem().getAxis("left").labelText == (f"depth below top ({unit})")
+    assert win.profile_plot.getPlotItem().getAxis("left").labelText == f"below top ({unit})"
     # the batch table and its summary follow the unit too
     table = win.batch_panel.model
     row = win.state.rows[0]

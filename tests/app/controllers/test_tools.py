@@ -100,7 +100,7 @@ def test_line_profile_matches_array(qtbot: Any, window: Any, sem_folder: Path) -
     np.testing.assert_allclose(values["sem"], data.sem[30, :], atol=1e-4)
     np.testing.assert_allclose(values["distance"], np.arange(48.0))
     axis = window.profile_plot.getPlotItem().getAxis("left")
-    assert axis.labelText == "depth below top (DU)"
+    assert axis.labelText == "below top (DU)"
     assert window.profile_plot.getPlotItem().vb.yInverted()  # positive down, drawn down
     # a diagonal: bilinear interpolation by hand
     p0, p1 = (3.2, 5.7), (40.9, 61.3)
