@@ -68,8 +68,8 @@ GAP_PX = 24  # between the two columns
 
 class RoiPanel(QScrollArea):
     """The fields in two columns (the region and its depth below top | the height map)
-    when the dock is wide enough, else in one that scrolls: the dock never forces the line
-    profile beside it narrower."""
+    when the dock is wide enough, else in one that scrolls down: the dock asks only one
+    column's width of the line profile beside it."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -90,18 +90,24 @@ class RoiPanel(QScrollArea):
         self.stats: dict[str, Any] | None = None
         self._arrange(1)
 
+    def _width(self, keys: list[str]) -> int:
+        """Pixels one column of these fields needs (at their current texts)."""
+        titles = max(self.titles[k].sizeHint().width() for k in keys)
+        values = max(self.labels[k].sizeHint().width() for k in keys)
+        return titles + values + self.grid.horizontalSpacing()
+
     def two_column_width(self) -> int:
         """Pixels two columns need (titles and values at their current texts)."""
-
-        def width(keys: list[str]) -> int:
-            titles = max(self.titles[k].sizeHint().width() for k in keys)
-            values = max(self.labels[k].sizeHint().width() for k in keys)
-            return titles + values + 8
-
         keys = [k for k, _ in FIELDS]
         m = self.grid.contentsMargins()
-        inner = width(keys[:FIRST_COLUMN]) + width(keys[FIRST_COLUMN:]) + GAP_PX
-        return inner + m.left() + m.right()
+        inner = self._width(keys[:FIRST_COLUMN]) + self._width(keys[FIRST_COLUMN:]) + GAP_PX
+        return inner + m.left() + m.right() + self.grid.horizontalSpacing()
+
+    def one_column_width(self) -> int:
+        """Pixels one column needs, with the vertical scroll bar beside it."""
+        m = self.grid.contentsMargins()
+        bar = self.verticalScrollBar().sizeHint().width()
+        return self._width([k for k, _ in FIELDS]) + m.left() + m.right() + bar + 2
 
     def _arrange(self, columns: int) -> None:
         if columns == self.columns:
@@ -124,6 +130,11 @@ class RoiPanel(QScrollArea):
         self.grid.setRowStretch(len(FIELDS), 1)
 
     def _fit_columns(self) -> None:
+        """Never narrower than one column (values are not cut off; the minimum only grows,
+        so dragging the rectangle does not re-lay out the docks), two when they fit."""
+        one = self.one_column_width()
+        if one > self.minimumWidth():
+            self.setMinimumWidth(one)
         self._arrange(2 if self.contentsRect().width() >= self.two_column_width() else 1)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
