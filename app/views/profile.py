@@ -7,10 +7,12 @@ from collections.abc import Mapping
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtGui import QResizeEvent
 from scipy import ndimage as ndi
 
 Point = tuple[float, float]
 AXIS_WIDTH_PX = 72  # room for six-character tick labels (e.g. "-123.5") and the axis title
+LEGEND_ONE_ROW_PX = 520  # plot width from which the legend's entries fit in one row
 BAND_BRUSH = pg.mkBrush(79, 195, 247, 60)  # the +-2 sigma band around the predicted curve
 
 
@@ -101,6 +103,16 @@ class ProfilePlot(pg.PlotWidget):
         if pi.legend is not None:
             pi.legend.addItem(self.sem_curve, "SEM (right axis)")
         self.values: dict[str, np.ndarray | None] = {}
+
+    def resizeEvent(self, ev: QResizeEvent | None) -> None:
+        """The legend in one row when the plot is wide, else in two (not cut off)."""
+        super().resizeEvent(ev)
+        item = self.getPlotItem()  # None while pyqtgraph builds the widget
+        legend = item.legend if item is not None else None
+        if legend is not None:
+            columns = 4 if self.width() >= LEGEND_ONE_ROW_PX else 2
+            if legend.columnCount != columns:
+                legend.setColumnCount(columns)
 
     def _show_band(self, on: bool) -> None:
         """The +-2 sigma band and its legend entry (listed only while drawn)."""

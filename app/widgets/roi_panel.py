@@ -16,10 +16,10 @@ FIELDS = (
     ("region", "Region"),
     ("size", "Size (w x h)"),
     ("n_pixels", "Pixels"),
-    ("bt_mean", "Mean depth below top"),
-    ("bt_min", "Shallowest below top"),
-    ("bt_max", "Deepest point (±2σ)"),
-    ("bt_at", "Deepest point at"),
+    ("bt_mean", "Mean below top"),
+    ("bt_min", "Min below top"),
+    ("bt_max", "Deepest (±2σ)"),
+    ("bt_at", "Deepest at"),
     ("mean", "Mean height"),
     ("std", "Std height"),
     ("min", "Min height"),
@@ -63,6 +63,10 @@ def roi_texts(stats: dict[str, Any] | None, units: Units | None = None) -> dict[
 
 #: Fields in the first column when there are two (the region and the depth below top).
 FIRST_COLUMN = 7
+TIP = (
+    "Depth below the local top surface (positive down) over the rectangle's pixels: mean, "
+    "minimum, and the deepest point with its calibrated ±2σ (95 %) and where it is"
+)
 GAP_PX = 24  # between the two columns
 
 
@@ -86,6 +90,8 @@ class RoiPanel(QScrollArea):
             label.setObjectName(f"roi_{key}")
             self.labels[key] = label
             self.titles[key] = QLabel(title + ":")
+            if key.startswith("bt_"):
+                self.titles[key].setToolTip(TIP)
         self.columns = 0
         self.stats: dict[str, Any] | None = None
         self._arrange(1)

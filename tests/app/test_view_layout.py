@@ -220,3 +220,33 @@ def test_roi_statistics_take_two_columns_only_when_they_fit(qtbot: Any) -> None:
     assert panel.minimumWidth() == one  # one column, never cut: it scrolls down instead
     inner = panel.widget()  # no horizontal scrolling
     qtbot.waitUntil(lambda: inner.width() <= panel.viewport().width(), timeout=2000)
+
+
+def test_profile_band_and_legend(qtbot: Any) -> None:
+    """The +-2 sigma band around the predicted curve (and its legend entry) only with a
+    half-width; the axis drawn downward for depth below top; the legend in two rows when
+    the plot is narrow."""
+    plot = ProfilePlot()
+    qtbot.addWidget(plot)
+    plot.resize(700, 250)
+    plot.show()
+    dist = np.linspace(0.0, 40.0, 41)
+    below = np.linspace(0.0, 30.0, 41)
+    half = np.full(41, 2.0)
+    plot.set_profile(
+        dist, {"depth": below, "band": half}, depth_label="below top (nm)", downward=True
+    )
+    pi = plot.getPlotItem()
+    assert plot.band.isVisible() and pi.vb.yInverted()
+    _x, y = plot.band_hi.getData()
+    np.testing.assert_allclose(y, below + 2.0)
+    (_, _), (y0, y1) = pi.vb.viewRange()
+    assert y0 <= -2.0 and y1 >= 32.0  # the band is in range
+    names = [label.text for _, label in pi.legend.items]
+    assert "±2σ" in names
+    plot.set_profile(dist, {"depth": below})
+    assert not plot.band.isVisible() and not pi.vb.yInverted()
+    assert "±2σ" not in [label.text for _, label in pi.legend.items]
+    qtbot.waitUntil(lambda: pi.legend.columnCount == 4, timeout=2000)
+    plot.resize(300, 250)
+    qtbot.waitUntil(lambda: pi.legend.columnCount == 2, timeout=2000)
