@@ -13,6 +13,7 @@ from scipy import ndimage as ndi
 Point = tuple[float, float]
 AXIS_WIDTH_PX = 72  # room for six-character tick labels (e.g. "-123.5") and the axis title
 LEGEND_ONE_ROW_PX = 520  # plot width from which the legend's entries fit in one row
+LEGEND_TWO_ROWS_PX = 300  # ... in two rows (below: one column)
 BAND_BRUSH = pg.mkBrush(79, 195, 247, 60)  # the +-2 sigma band around the predicted curve
 
 
@@ -101,16 +102,18 @@ class ProfilePlot(pg.PlotWidget):
         self.sem_curve = pg.PlotDataItem(pen=pg.mkPen((200, 200, 200, 160), width=1))
         self.sem_view.addItem(self.sem_curve)
         if pi.legend is not None:
-            pi.legend.addItem(self.sem_curve, "SEM (right axis)")
+            pi.legend.addItem(self.sem_curve, "SEM (right)")
         self.values: dict[str, np.ndarray | None] = {}
 
     def resizeEvent(self, ev: QResizeEvent | None) -> None:
-        """The legend in one row when the plot is wide, else in two (not cut off)."""
+        """The legend in one row when the plot is wide, else in two, or one column (never
+        cut off)."""
         super().resizeEvent(ev)
         item = self.getPlotItem()  # None while pyqtgraph builds the widget
         legend = item.legend if item is not None else None
         if legend is not None:
-            columns = 4 if self.width() >= LEGEND_ONE_ROW_PX else 2
+            width = self.width()
+            columns = 4 if width >= LEGEND_ONE_ROW_PX else 2 if width >= LEGEND_TWO_ROWS_PX else 1
             if legend.columnCount != columns:
                 legend.setColumnCount(columns)
 

@@ -250,3 +250,5 @@ def test_profile_band_and_legend(qtbot: Any) -> None:
     qtbot.waitUntil(lambda: pi.legend.columnCount == 4, timeout=2000)
     plot.resize(300, 250)
     qtbot.waitUntil(lambda: pi.legend.columnCount == 2, timeout=2000)
+    plot.resize(220, 250)
+    qtbot.waitUntil(lambda: pi.legend.columnCount == 1, timeout=2000)
