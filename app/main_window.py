@@ -370,12 +370,13 @@ class MainWindow(QMainWindow):
         AboutDialog(card, self, model_path=getattr(predictor, "source", None)).exec()
 
     def showEvent(self, event: QShowEvent) -> None:
-        """On the first show without a saved layout: the line profile gets three fifths of
-        the bottom row (its plot needs the width more than the ROI form)."""
+        """On the first show without a saved layout: the line profile and the ROI form
+        share the bottom row (at 1600 px the form's two columns fit: the region and depth
+        below top, the height map; narrower, it takes one column and scrolls)."""
         super().showEvent(event)
         if not self._docks_sized and not keys.WINDOW_STATE.stored(self.settings):
             w = max(self.centralWidget().width(), 300)
-            sizes = [w * 3 // 5, w * 2 // 5]
+            sizes = [w // 2, w - w // 2]
             self.resizeDocks([self.profile_dock, self.roi_dock], sizes, Qt.Orientation.Horizontal)
         self._docks_sized = True
 
