@@ -63,6 +63,21 @@ ACTIONS = (
         "export", "&Export...", "exporter.dialog", "Ctrl+E", "Export depth maps (TIFF, CSV, PNG)"
     ),
     ActionSpec(
+        "export_report",
+        "Export &Report...",
+        "exporter.report_dialog",
+        "Ctrl+R",
+        "The shown image's self-contained HTML report: domain verdict, depth below top "
+        "+- U, hole metrology, pictures",
+    ),
+    ActionSpec(
+        "export_batch_report",
+        "Export &Batch Report...",
+        "exporter.batch_report_dialog",
+        None,
+        "Every finished result's HTML report and the batch's report.html in a folder",
+    ),
+    ActionSpec(
         "copy",
         "&Copy View to Clipboard",
         "exporter.copy_view",
@@ -193,6 +208,8 @@ MENUS: tuple[tuple[str, tuple[MenuEntry, ...]], ...] = (
             "ground_truth",
             SEP,
             "export",
+            "export_report",
+            "export_batch_report",
             "copy",
             "save_view",
             SEP,

@@ -23,7 +23,14 @@ from PySide6.QtGui import (
     QIcon,
     QShowEvent,
 )
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QProgressBar, QWidget
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core import resources
 from core.device import available_devices
@@ -53,7 +60,7 @@ from .views.surface3d import SurfaceView
 from .widgets.batch_panel import BatchPanel
 from .widgets.display_controls import DisplayControls
 from .widgets.elided_label import ElidedLabel
-from .widgets.holes_panel import HolesPanel
+from .widgets.holes_panel import FieldStatsTable, HolesPanel
 from .widgets.log_panel import LogPanel
 from .widgets.model_panel import ModelPanel
 from .widgets.roi_panel import RoiPanel
@@ -154,6 +161,12 @@ class MainWindow(QMainWindow):
         self.profile_plot = ProfilePlot()
         self.roi_panel = RoiPanel()
         self.holes_panel = HolesPanel()
+        self.hole_stats = FieldStatsTable()
+        holes_box = QWidget()  # the hole table over its field statistics
+        column = QVBoxLayout(holes_box)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.holes_panel, 1)
+        column.addWidget(self.hole_stats, 0)
         self.log_panel = LogPanel()
         self.log_panel.attach()
         self.surface_view = SurfaceView()
@@ -166,7 +179,7 @@ class MainWindow(QMainWindow):
         self.readout_dock = self._dock("Readout", self.readout_panel, R, "readout_dock")
         self.profile_dock = self._dock("Line profile", self.profile_plot, B, "profile_dock")
         self.roi_dock = self._dock("ROI statistics", self.roi_panel, B, "roi_dock")
-        self.holes_dock = self._dock("Holes", self.holes_panel, B, "holes_dock")
+        self.holes_dock = self._dock("Holes", holes_box, B, "holes_dock")
         self.log_dock = self._dock("Log", self.log_panel, B, "log_dock")
         self.surface_dock = self._dock("3-D surface", self.surface_view, B, "surface_dock")
         self.compare_dock = self._dock("Compare A/B", self.compare_view, B, "compare_dock")
@@ -201,6 +214,7 @@ class MainWindow(QMainWindow):
             profile_plot=self.profile_plot,
             roi_panel=self.roi_panel,
             holes_panel=self.holes_panel,
+            hole_stats=self.hole_stats,
             docks={"profile": self.profile_dock, "roi": self.roi_dock, "holes": self.holes_dock},
             parent=self,
         )
@@ -357,12 +371,13 @@ class MainWindow(QMainWindow):
         AboutDialog(card, self, model_path=getattr(predictor, "source", None)).exec()
 
     def showEvent(self, event: QShowEvent) -> None:
-        """On the first show without a saved layout: the line profile gets three fifths of
-        the bottom row (its plot needs the width more than the ROI form)."""
+        """On the first show without a saved layout: the line profile and the ROI form
+        share the bottom row (at 1600 px the form's two columns fit: the region and depth
+        below top, the height map; narrower, it takes one column and scrolls)."""
         super().showEvent(event)
         if not self._docks_sized and not keys.WINDOW_STATE.stored(self.settings):
             w = max(self.centralWidget().width(), 300)
-            sizes = [w * 3 // 5, w * 2 // 5]
+            sizes = [w // 2, w - w // 2]
             self.resizeDocks([self.profile_dock, self.roi_dock], sizes, Qt.Orientation.Horizontal)
         self._docks_sized = True
 

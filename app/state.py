@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from .trust import domain_warning, format_depth, pixel_readout, trust_of
 from .units import Units, format_length
 
 MAX_CACHED_RESULTS = 200
@@ -29,32 +30,6 @@ QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed"
 # ----------------------------------------------------------------------------- display data
 
 
-def domain_warning(result: Any) -> str | None:
-    """The engine's out-of-domain verdict on a prediction as one line, or None (in domain,
-    or no verdict). Read from ``result.domain`` (``in_domain``, ``score``, ``reasons``) or
-    ``result.settings["domain"]`` (``in_domain``, ``domain_score``, ``domain_reasons``)."""
-    verdict = getattr(result, "domain", None)
-    if verdict is None:
-        settings = getattr(result, "settings", None)
-        verdict = settings.get("domain") if isinstance(settings, dict) else None
-    if verdict is None:
-        return None
-
-    def get(*names: str) -> Any:
-        for n in names:
-            v = verdict.get(n) if isinstance(verdict, dict) else getattr(verdict, n, None)
-            if v is not None:
-                return v
-        return None
-
-    if get("in_domain") is not False:
-        return None
-    score = get("score", "domain_score")
-    reasons = get("reasons", "domain_reasons") or []
-    head = "Out of domain" + (f" (score {float(score):.2f})" if score is not None else "")
-    return head + (": " + "; ".join(str(r) for r in reasons) if reasons else "")
-
-
 @dataclass
 class DisplayData:
     """The arrays one result shows, in depth units (DU) on the model's 0-255 scale.
@@ -62,7 +37,10 @@ class DisplayData:
     ``error`` is prediction minus truth (DU) when a truth map of the same shape exists.
     ``sem_denoised`` is the Noise2Self-denoised SEM (same value range as ``sem``) when the
     prediction denoised its input first; ``show_denoised`` picks which of the two the SEM
-    panel and the readout show (:attr:`shown_sem`).
+    panel and the readout show (:attr:`shown_sem`). ``trust`` is the prediction's trust
+    step (domain verdict, calibrated sigma, depth below the local top, hole metrology);
+    ``holes`` its per-hole measurements (``trust.holes.holes``), or without a trust step
+    field mode's detected holes.
     """
 
     source: Path | None
@@ -80,7 +58,9 @@ class DisplayData:
     show_denoised: bool = True
     sem_image: Any = None  # the core.io.SemImage read (metadata for File > Properties)
     domain_warning: str | None = None  # the engine's out-of-domain verdict, when it says so
+    trust: Any = None  # the prediction's core.trust.assess.TrustResult (None: no trust step)
     error: np.ndarray | None = field(init=False, default=None)
+    _truth_below_top: np.ndarray | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.set_truth(self.truth)
@@ -96,6 +76,26 @@ class DisplayData:
                 )
         self.truth = truth
         self.error = None if truth is None else (self.depth - truth).astype(np.float32)
+        self._truth_below_top = None
+
+    @property
+    def hole_table(self) -> Any:
+        """The trust step's :class:`core.metrology.holes.HoleTable` (None without one)."""
+        return getattr(self.trust, "holes", None)
+
+    def truth_below_top(self) -> np.ndarray | None:
+        """The true depth below the true map's own local top (the engine's estimator with
+        the prediction's smoothing, so like compares with like), in the trust step's unit;
+        None without truth or trust. Computed once, on first use."""
+        if self.truth is None or self.trust is None:
+            return None
+        if self._truth_below_top is None:
+            from core.metrology.surface import depth_below_top
+
+            bt = self.trust.below_top
+            true = depth_below_top(self.truth, smooth_px=bt.top.smooth_px)
+            self._truth_below_top = (true.du * np.float32(bt.factor)).astype(np.float32)
+        return self._truth_below_top
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -142,6 +142,8 @@ class DisplayData:
     ) -> DisplayData:
         sem = result.sem
         denoised = getattr(result, "denoised", None)
+        trust = trust_of(result)
+        table = getattr(trust, "holes", None)
         return cls(
             source=source if source is not None else getattr(sem, "path", None),
             sem=np.asarray(sem.pixels),
@@ -149,13 +151,14 @@ class DisplayData:
             uncertainty=None if result.uncertainty is None else np.asarray(result.uncertainty),
             pixel_size_nm=getattr(sem, "pixel_size_nm", None),
             nm_per_depth_unit=getattr(result, "nm_per_depth_unit", None),
-            holes=getattr(result, "holes", None),
+            holes=list(table.holes) if table is not None else getattr(result, "holes", None),
             mode=str(getattr(result, "mode", "crop")),
             model_id=str(getattr(result, "model_id", "")),
             row_id=row_id,
             sem_denoised=None if denoised is None else np.asarray(denoised),
             sem_image=sem,
             domain_warning=domain_warning(result),
+            trust=trust,
         )
 
     # -------------------------------------------------------------- readout
@@ -169,6 +172,9 @@ class DisplayData:
         ``truth``, ``error``, ``uncertainty`` (DU; None when absent), ``depth_nm``,
         ``truth_nm``, ``error_nm``, ``uncertainty_nm`` (None unless the model card gives nm
         per depth unit) and ``inside`` (False, with every value None, outside the image).
+        With a trust step also ``below_top`` (:func:`app.trust.pixel_readout`: the depth
+        below the local top, its +-2 sigma, unit, ``in_domain``) and ``sigma`` (the
+        calibrated sigma of the height map, DU; None uncalibrated).
         """
         rows, cols = self.shape
         inside = 0 <= row < rows and 0 <= col < cols
@@ -188,17 +194,22 @@ class DisplayData:
         out["truth"] = pick(self.truth)
         out["error"] = pick(self.error)
         out["uncertainty"] = pick(self.uncertainty)
+        trust = self.trust
+        out["sigma"] = pick(getattr(trust, "sigma", None))
         k = self.nm_per_depth_unit
-        for key in ("depth", "truth", "error", "uncertainty"):
+        for key in ("depth", "truth", "error", "uncertainty", "sigma"):
             v = out[key]
             out[f"{key}_nm"] = v * k if (k and v is not None) else None
+        out["below_top"] = pixel_readout(trust, row, col) if trust is not None and inside else None
         return out
 
 
 def format_readout(values: dict[str, Any], units: Units | None = None) -> str:
     """One short status-bar line for :meth:`DisplayData.readout_at` values: the position
-    (px, and physical with a pixel size and nm chosen) and each map's value in the chosen
-    depth unit (the Readout dock shows both units)."""
+    (px, and physical with a pixel size and nm chosen), the depth below the local top with
+    its +-2 sigma in the trust step's unit ("uncalibrated" without a calibration), then the
+    DACON height map and the other maps in the chosen depth unit (the Readout dock shows
+    both units)."""
     if not values.get("inside"):
         return ""
     physical = units.physical_lengths if units is not None else True
@@ -208,11 +219,17 @@ def format_readout(values: dict[str, Any], units: Units | None = None) -> str:
         parts[0] += f" ({format_length(values['x_nm'])}, {format_length(values['y_nm'])})"
     label = "SEM (denoised)" if values.get("sem_kind") == "denoised" else "SEM"
     parts.append(f"{label} {_fmt(values['sem'])}")
+    bt = values.get("below_top")
+    if bt is not None:
+        text = format_depth(bt["depth_below_top"], bt["plus_minus_2sigma"], bt["unit"])
+        if bt["plus_minus_2sigma"] is not None:
+            text += " (2σ)"
+        parts.append(f"below top {text}" + ("" if bt["in_domain"] else " ⚠ out of domain"))
     for key, label in (
-        ("depth", "depth"),
-        ("truth", "truth"),
+        ("depth", "height"),
+        ("truth", "true height"),
         ("error", "error"),
-        ("uncertainty", "σ"),
+        ("uncertainty", "spread"),
     ):
         v = values.get(key)
         if v is not None:

@@ -7,10 +7,13 @@ layout only, and says so on stderr). Settings go to a temporary folder.
 
     python scripts/screenshot.py [--out docs/screenshots/main_window.png] [--model PATH]
         [--width 1600 --height 1000] [--unit nm] [--sample field_512] [--compare MODEL_B]
-        [--surface] [--dock roi|holes|profile|log]
+        [--surface] [--dock roi|holes|profile|log] [--open FILE ...] [--hole N] [--readout]
+        [--holes-width 0.6]
 
 ``--compare`` loads a second model and shows the Compare A/B dock; ``--surface`` shows the
-3-D surface dock (without OpenGL, as offscreen, the dock says so).
+3-D surface dock (without OpenGL, as offscreen, the dock says so). ``--open`` shows these
+files instead of the samples (the first one). ``--hole N`` selects row N of the hole table
+(highlighted, zoomed to), draws the line across it and puts the cursor on its bottom.
 """
 
 from __future__ import annotations
@@ -89,6 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compare", type=Path, default=None, help="model B checkpoint")
     p.add_argument("--surface", action="store_true", help="show the 3-D surface dock")
     p.add_argument("--dock", default="roi", help="bottom dock to raise [roi]")
+    p.add_argument("--open", type=Path, nargs="+", default=None, help="files to show instead")
+    p.add_argument("--hole", type=int, default=None, help="select this row of the hole table")
+    p.add_argument("--readout", action="store_true", help="raise the Readout dock")
+    p.add_argument(
+        "--holes-width", type=float, default=0.6, help="the Holes dock's share of the bottom row"
+    )
     p.add_argument(
         "--pixel-size",
         type=float,
@@ -98,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-    from PySide6.QtCore import QSettings
+    from PySide6.QtCore import QSettings, Qt
+    from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
 
     from app.dialogs.error_dialog import ErrorReporter
@@ -132,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("screenshot: no hole_* sample images found in resources/samples")
     if args.pixel_size:
         samples = _calibrated_copies(samples, args.pixel_size, tmp / "samples")
+    if args.open:
+        samples = list(args.open)
+        args.sample = samples[0].stem
     win.open_paths(samples)
     _wait(
         app,
@@ -151,20 +164,41 @@ def main(argv: list[str] | None = None) -> int:
     # a profile across the hole, through its centre
     win.view.set_line((2.5, rows * 0.5 + 0.5), (cols - 2.5, rows * 0.5 + 0.5))
     win.view.on_mouse_moved((win.view.scene_pos_of_pixel(rows // 2, cols // 2, "depth"),))
+    cursor = (rows // 2, cols // 2)
+    data = win.state.current
+    if args.hole is not None and data.holes:
+        hole = data.holes[min(args.hole, len(data.holes) - 1)]
+        r, c = hole.row + 0.5, hole.col + 0.5
+        half = max(2.0 * float(getattr(hole, "top_cd_px", None) or 20.0), 12.0)
+        win.view.set_line((c - half, r), (c + half, r))
+        win.holes_panel.selectRow(data.holes.index(hole))
+        cursor = (
+            int(getattr(hole, "bottom_row", hole.row)),
+            int(getattr(hole, "bottom_col", hole.col)),
+        )
     if args.dock == "roi":
         win.acts.rect.trigger()  # the rectangle tool and its statistics
     elif args.dock in ("holes", "profile", "log"):
         getattr(win, f"{args.dock}_dock").raise_()
+    if args.dock == "holes":  # room for the metrology table and its field statistics
+        width = win.centralWidget().width()
+        horizontal, vertical = Qt.Orientation.Horizontal, Qt.Orientation.Vertical
+        share = min(max(args.holes_width, 0.2), 0.8)
+        sizes = [round(width * (1 - share)), round(width * share)]
+        win.resizeDocks([win.profile_dock, win.holes_dock], sizes, horizontal)
+        win.resizeDocks([win.holes_dock], [int(args.height * 0.34)], vertical)
     if args.compare is not None:
         win.compare.load(args.compare)
         _wait(app, lambda: bool(win.compare.results) or bool(problems))
     if args.surface:
         win.acts.surface.trigger()
-    # the cursor over the centre: the status bar, the Readout dock and Compare's readout
-    win.view.on_mouse_moved((win.view.scene_pos_of_pixel(rows // 2, cols // 2, "depth"),))
+    if args.readout:
+        win.readout_dock.raise_()
+    # the cursor over the centre (or the hole's bottom): the status bar, the Readout dock
+    # and Compare's readout
+    QTest.qWait(200)  # the zoom to a selected hole settles first
+    win.view.on_mouse_moved((win.view.scene_pos_of_pixel(*cursor, "depth"),))
     win.statusBar().clearMessage()  # show the cursor readout, not the last transient message
-    from PySide6.QtTest import QTest
-
     QTest.qWait(400)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     ok = win.grab().save(str(args.out), "PNG")

@@ -8,6 +8,12 @@ under the name that exporting all would give it. Results already computed are wr
 from memory (:func:`core.batch.write_outputs`), not predicted again; only those dropped
 from memory are. ``summary.csv`` lists failed files too. The colour PNG uses the shown
 unit and colour map (when the writer has it; viridis otherwise).
+
+Reports (File > Export Report..., File > Export Batch Report...): the self-contained HTML
+report of the shown result (:func:`core.report.write_report`), or of every result with the
+batch's ``report.html`` beside them (:func:`core.report.write_batch_report`, the rows
+``semdepth predict --format report`` writes); in a worker thread, atomically, never
+replacing a file without asking.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog, QProgressBar
 
+from core import report
 from core.batch import (
     BatchItem,
     BatchSummary,
@@ -33,6 +40,8 @@ from core.batch import (
     run_items,
     write_outputs,
 )
+from core.batch.trust_stats import batch_report_row, free_name
+from core.conventions import BATCH_REPORT_NAME, output_name
 from core.io.atomic import OutputExistsError
 from core.io.colormaps import COLORMAPS
 
@@ -46,6 +55,8 @@ from .context import WindowContext
 from .model import ModelController
 
 log = logging.getLogger(__name__)
+
+REPORT_FILTER = "HTML reports (*.html)"
 
 
 def _drop_arrays(item: BatchItem) -> None:
@@ -215,6 +226,7 @@ class ExportController(QObject):
                 overwrite = True
         stems = export_stems([r.source for r in rows])
         colour, replace = self.colour_png(), bool(overwrite)
+        model_id = self._model_id(cached.values())
 
         def process(index: int, path: Path, cancel: Any) -> BatchItem:
             row = rows[index]
@@ -255,6 +267,13 @@ class ExportController(QObject):
                 release=_drop_arrays,
                 writer=SummaryWriter(out_dir, overwrite=replace),
             )
+            if "report" in formats and run.items:
+                report.write_batch_report(
+                    [batch_report_row(item) for item in run.items],
+                    free_name(out_dir / BATCH_REPORT_NAME, overwrite=replace),
+                    title=f"Batch report: {len(run.items)} input(s), model {model_id}",
+                    overwrite=replace,
+                )
             return BatchSummary(run.items, run.n_done, run.n_failed, run.cancelled, run.summary_csv)
 
         def progress(p: Any) -> None:
@@ -280,6 +299,84 @@ class ExportController(QObject):
 
         self._show_progress(0, len(rows))
         return self.ctx.tasks.start("export", work, ok, failed, on_message=progress)
+
+    def _model_id(self, items: Any) -> str:
+        """The model that made the results (the loaded one when none is in memory)."""
+        ids = sorted({str(i.result.model_id) for i in items if i is not None and i.result})
+        if ids:
+            return ", ".join(ids)
+        predictor = self.model.predictor
+        return str(getattr(predictor, "model_id", "unknown"))
+
+    # reports ------------------------------------------------------------------
+    def report_dialog(self) -> None:
+        """File > Export Report...: where to write the shown result's HTML report."""
+        stem = self.current_stem()
+        if stem is None:
+            self.ctx.status("Nothing to report yet: open an image.", 5000)
+            return
+        start = Path(keys.export_folder(self.ctx.settings)) / output_name(stem, "report_html")
+        path, _ = QFileDialog.getSaveFileName(
+            self.ctx.window, "Export report", str(start), REPORT_FILTER
+        )
+        if path:
+            # the file dialog already asked about replacing an existing file
+            self.export_report(Path(path), overwrite=True)
+
+    def export_report(self, path: Path, *, overwrite: bool = False) -> Task | None:
+        """Write the shown result's self-contained HTML report to ``path`` (worker thread,
+        atomic). An existing file is replaced only with ``overwrite`` or when the user says
+        so. ``finished`` carries ``{"report_html": path}``."""
+        state = self.ctx.state
+        data = state.current
+        item = state.cache.get(data.row_id) if data and data.row_id is not None else None
+        if item is None or item.result is None:
+            self.ctx.status("No result to report.", 5000)
+            return None
+        result, path = item.result, Path(path)
+
+        def work(_emit: Any, _cancel: Any) -> Any:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return report.write_report(result, path, overwrite=overwrite)
+
+        def ok(written: Any) -> None:
+            self._show_progress(1, 1)
+            self.ctx.status(f"Report written to {written}", 8000)
+            log.info("report of %s written to %s", result.sem.path or "image", written)
+            self.finished.emit({"report_html": Path(written)})
+
+        def failed(f: TaskFailure) -> None:
+            self._show_progress(1, 1)
+            if isinstance(f.exception, OutputExistsError | FileExistsError) and not overwrite:
+                if self.ctx.ask("Overwrite?", f"{f.message}\n\nReplace the existing report?"):
+                    self.export_report(path, overwrite=True)
+                    return
+                self.ctx.status("Report not written: the file exists.", 8000)
+                self.failed.emit(f.message)
+                return
+            self.ctx.report_failure(f)
+            self.failed.emit(f.message)
+
+        self._show_progress(0, 1, path.name)
+        keys.EXPORT_FOLDER.write(self.ctx.settings, str(path.parent))
+        return self.ctx.tasks.start("export", work, ok, failed)
+
+    def batch_report_dialog(self) -> None:
+        """File > Export Batch Report...: a folder for every result's report and the
+        batch's report.html."""
+        if not self.ctx.state.done_rows():
+            self.ctx.status("No finished results to report.", 5000)
+            return
+        folder = QFileDialog.getExistingDirectory(
+            self.ctx.window, "Export batch report to folder", keys.export_folder(self.ctx.settings)
+        )
+        if folder:
+            self.export_batch_report(Path(folder))
+
+    def export_batch_report(self, folder: Path, *, overwrite: bool | None = None) -> Task | None:
+        """Every finished result's report and the batch's ``report.html`` (with the failed
+        files' rows) in ``folder``: Export all in the ``report`` format."""
+        return self.export(ExportRequest(Path(folder), ("report",), "all"), overwrite=overwrite)
 
     # images of the view -------------------------------------------------------
     def copy_view(self) -> None:

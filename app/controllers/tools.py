@@ -1,20 +1,24 @@
 """The measuring tools over the shown result: readout under the cursor, line profile,
-rectangle (ROI) statistics, the hole table of field mode."""
+rectangle (ROI) statistics, the hole table and its field statistics. With the prediction's
+trust step each shows the depth below the local top (+-2 sigma or U when calibrated) in the
+engine's unit beside the DACON height map (:mod:`app.trust`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QDockWidget, QLabel
 
 from ..state import AppState, DisplayData, format_readout
+from ..trust import region_stats
 from ..units import length_unit
 from ..views.image_view import LinkedImageView
 from ..views.profile import ProfilePlot, line_distances, sample_line
 from ..views.readout import ReadoutPanel
 from ..views.roi_stats import rect_slices, roi_statistics
-from ..widgets.holes_panel import HolesPanel
+from ..widgets.holes_panel import FieldStatsTable, HolesPanel
 from ..widgets.roi_panel import RoiPanel
 
 
@@ -34,6 +38,7 @@ class ToolsController(QObject):
         holes_panel: HolesPanel,
         docks: dict[str, QDockWidget],
         parent: QObject,
+        hole_stats: FieldStatsTable | None = None,
     ) -> None:
         super().__init__(parent)
         self.state = state
@@ -43,6 +48,7 @@ class ToolsController(QObject):
         self.profile_plot = profile_plot
         self.roi_panel = roi_panel
         self.holes_panel = holes_panel
+        self.hole_stats = hole_stats
         self.docks = docks  # "profile", "roi", "holes"
         self.line_on = True
         self.rect_on = False
@@ -86,6 +92,11 @@ class ToolsController(QObject):
         self.update_profile_for(data)
 
     def update_profile_for(self, data: DisplayData) -> None:
+        """Sample the shown result along the line. With a trust step the plotted curves are
+        the depth below the local top (its +-2 sigma band when calibrated, and the truth
+        below its own top) in the trust step's unit; without one, the height map and its
+        truth in the chosen unit. :attr:`ProfilePlot.values` keeps both: ``below_top``,
+        ``below_top_2sigma``, ``truth_below_top``, ``height``, ``true_height``, ``sem``."""
         p0, p1 = self.view.line()
         dist = line_distances(p0, p1)
         unit = "px"
@@ -94,15 +105,43 @@ class ToolsController(QObject):
             nm = dist * data.pixel_size_nm
             factor, unit = length_unit(float(nm[-1]) if len(nm) else 0.0)
             dist = nm / factor
-        curves = {
-            "depth": sample_line(self.view.scaled(data.depth), p0, p1),
-            "truth": None
-            if data.truth is None
-            else sample_line(self.view.scaled(data.truth), p0, p1),
-            "sem": sample_line(data.shown_sem, p0, p1),
+
+        def along(array: np.ndarray | None, k: float = 1.0) -> np.ndarray | None:
+            return None if array is None else sample_line(array, p0, p1) * k
+
+        height = along(self.view.scaled(data.depth))
+        true_height = None if data.truth is None else along(self.view.scaled(data.truth))
+        curves: dict[str, np.ndarray | None] = {
+            "height": height,
+            "true_height": true_height,
+            "sem": along(data.shown_sem),
         }
+        trust = data.trust
+        if trust is None:
+            curves.update(depth=height, truth=true_height)
+            self.profile_plot.set_profile(
+                dist, curves, distance_unit=unit, depth_unit=self.view.unit_label
+            )
+            return
+        bt = trust.below_top
+        k = float(np.float32(bt.factor))
+        sigma = bt.sigma_du
+        curves.update(
+            below_top=along(bt.du, k),
+            below_top_2sigma=None if sigma is None else along(sigma, 2.0 * k),
+            truth_below_top=along(data.truth_below_top()),
+        )
+        curves.update(
+            depth=curves["below_top"],
+            truth=curves["truth_below_top"],
+            band=curves["below_top_2sigma"],
+        )
         self.profile_plot.set_profile(
-            dist, curves, distance_unit=unit, depth_unit=self.view.unit_label
+            dist,
+            curves,
+            distance_unit=unit,
+            depth_label=f"below top ({bt.unit})",  # short: the plot is often low
+            downward=True,
         )
 
     def on_line_moved(self, _line: object) -> None:
@@ -122,6 +161,8 @@ class ToolsController(QObject):
             return
         rows, cols = rect_slices(data.shape, *self.view.rect())
         stats = roi_statistics(data.depth, data.truth, rows, cols)
+        if data.trust is not None:
+            stats["below_top"] = region_stats(data.trust, rows, cols)
         self.roi_panel.set_stats(stats, self.view.units)
 
     def roi_stats(self) -> dict[str, Any] | None:
@@ -144,15 +185,22 @@ class ToolsController(QObject):
         self.view.select_hole(hole)
 
     def show_holes(self, data: DisplayData | None) -> None:
-        self.holes_panel.set_holes(data.holes if data is not None else None, self.view.units)
+        self.set_holes(data)
         if data is not None and data.holes:
             self.docks["holes"].show()
             self.docks["holes"].raise_()
+
+    def set_holes(self, data: DisplayData | None) -> None:
+        """The hole table (and its field statistics) of ``data``, in the view's units."""
+        table = data.hole_table if data is not None else None
+        holes = data.holes if data is not None else None
+        self.holes_panel.set_holes(holes, self.view.units, table)
+        if self.hole_stats is not None:
+            self.hole_stats.set_table(table)
 
     def refresh(self) -> None:
         """Recompute the profile, the ROI statistics and the hole table (new result, unit or
         SEM image)."""
         self.update_profile()
         self.update_roi_stats()
-        data = self.state.current
-        self.holes_panel.set_holes(data.holes if data is not None else None, self.view.units)
+        self.set_holes(self.state.current)

@@ -24,6 +24,7 @@ FORMAT_LABELS = (
     ("csv", "Depth CSV"),
     ("png", "Colour-mapped depth PNG (with colour bar)"),
     ("dacon", "8-bit depth PNG (DACON convention)"),
+    ("report", "HTML report per image (all results: and the batch's report.html)"),
 )
 
 

@@ -24,7 +24,8 @@ from PySide6.QtWidgets import QLabel
 from ..state import DisplayData
 from ..units import Units
 from .grid import PanelGrid
-from .panel import ImagePanel
+from .overlays import Overlays
+from .panel import ImagePanel, hole_size_px
 
 SEM, DEPTH, TRUTH, AUX = "sem", "depth", "truth", "aux"
 PANEL_KEYS = (SEM, DEPTH, TRUTH, AUX)
@@ -76,7 +77,7 @@ def finite_range(*arrays: np.ndarray | None) -> tuple[float, float]:
     return lo, hi
 
 
-class LinkedImageView(PanelGrid, pg.GraphicsLayoutWidget):
+class LinkedImageView(Overlays, PanelGrid, pg.GraphicsLayoutWidget):
     """The four linked panels plus the cursor, line-profile and rectangle tools.
 
     Panels are laid out 1x4 or 2x2 (:meth:`set_arrangement`; "auto" picks the one that
@@ -100,7 +101,7 @@ class LinkedImageView(PanelGrid, pg.GraphicsLayoutWidget):
             SEM: ImagePanel(SEM, "SEM image", "gray", "intensity (raw)"),
             DEPTH: ImagePanel(DEPTH, "Predicted depth", "viridis", "depth (DU)"),
             TRUTH: ImagePanel(TRUTH, "True depth", "viridis", "depth (DU)"),
-            AUX: ImagePanel(AUX, "Uncertainty (TTA std)", UNCERTAINTY_COLORMAP, "σ (DU)"),
+            AUX: ImagePanel(AUX, "Uncertainty (raw TTA spread)", UNCERTAINTY_COLORMAP, "σ (DU)"),
         }
         self.arrangement = "auto"
         self.fitted = False  # the view shows the whole image (refitted when resized)
@@ -158,6 +159,7 @@ class LinkedImageView(PanelGrid, pg.GraphicsLayoutWidget):
         if not hasattr(self, "banner"):  # pyqtgraph resizes while it is being built
             return
         self._place_banner()
+        self._fit_scene_to_viewport()
         self._place_hint()
         if self.arrangement == "auto":
             self.relayout()
@@ -234,25 +236,6 @@ class LinkedImageView(PanelGrid, pg.GraphicsLayoutWidget):
                 self.relayout()
             self.fit_image()
 
-    def set_banner(self, text: str | None) -> None:
-        """A warning across the top of the panels (None hides it)."""
-        self.banner.setText(text or "")
-        self.banner.setToolTip(text or "")
-        self.banner.setVisible(bool(text))
-        self._place_banner()
-
-    def _place_hint(self) -> None:
-        """The empty view's hint: a box of its own size in the middle, never clipped."""
-        r = self.contentsRect()
-        w = min(max(r.width() - 40, 120), 460)
-        h = self.hint.heightForWidth(w)
-        self.hint.setGeometry(r.center().x() - w // 2, r.center().y() - h // 2, w, h)
-
-    def _place_banner(self) -> None:
-        r = self.contentsRect()
-        w = max(r.width() - 16, 50)
-        self.banner.setGeometry(r.left() + 8, r.top() + 4, w, self.banner.heightForWidth(w))
-
     def _show_aux(self, data: DisplayData, du: str) -> None:
         aux = self.panels[AUX]
         if data.error is not None:
@@ -266,7 +249,7 @@ class LinkedImageView(PanelGrid, pg.GraphicsLayoutWidget):
         elif data.uncertainty is not None:
             self.aux_kind = "uncertainty"
             unc = self.scaled(data.uncertainty)
-            aux.setTitle("Uncertainty")
+            aux.setTitle("Uncertainty (raw TTA spread)")
             aux.set_colormap(UNCERTAINTY_COLORMAP)
             aux.set_bar_label(f"σ ({du})")
             aux.set_array(unc, (0.0, max(finite_range(unc)[1], 1e-6)))
@@ -463,9 +446,9 @@ class LinkedImageView(PanelGrid, pg.GraphicsLayoutWidget):
         self.fitted = False
 
     def select_hole(self, hole: Any | None) -> None:
-        """Outline ``hole`` in every panel and zoom to it (4 diameters across)."""
+        """Highlight ``hole`` in every panel and zoom to it (4 diameters across)."""
         for p in self.panels.values():
             p.select_hole(hole)
         if hole is not None:
-            span = max(4.0 * float(hole.diameter_px), 16.0)
+            span = max(4.0 * hole_size_px(hole), 16.0)
             self.center_on(hole.row + 0.5, hole.col + 0.5, span)

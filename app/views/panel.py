@@ -1,6 +1,7 @@
 """One image panel of the linked view: a ``PlotItem`` holding an ``ImageItem``, a horizontal
-colour bar, a crosshair, the mirrored line / rectangle ROIs, hole markers, a scale bar, and
-axes in px or in metres with an SI prefix (:class:`~app.units.Units`).
+colour bar, a crosshair, the mirrored line / rectangle ROIs, hole outlines (the selected one
+highlighted), a scale bar, and axes in px or in metres with an SI prefix
+(:class:`~app.units.Units`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ LINE_PEN = pg.mkPen("#ff4081", width=2)
 RECT_PEN = pg.mkPen("#76ff03", width=2)
 HOLE_PEN = pg.mkPen((255, 213, 79, 170), width=1)
 SELECTED_HOLE_PEN = pg.mkPen("#ffd54f", width=3)
+SELECTED_BOTTOM_PEN = pg.mkPen("#ffd54f", width=2, style=pg.QtCore.Qt.PenStyle.DashLine)
+MIN_HOLE_MARK_PX = 6.0  # the circle of a hole without a known diameter
 #: Screen pixels a tick label needs along a horizontal axis, and along a vertical one.
 LABEL_SPACE_H, LABEL_SPACE_V = 56.0, 30.0
 
@@ -106,7 +109,16 @@ class ImagePanel(pg.PlotItem):
         self.selected_item = pg.ScatterPlotItem(
             pxMode=False, symbol="o", brush=None, pen=SELECTED_HOLE_PEN
         )
-        for item in (self.holes_item, self.selected_item):
+        self.outline_item = pg.PlotDataItem(pen=HOLE_PEN)
+        self.selected_outline = pg.PlotDataItem(pen=SELECTED_HOLE_PEN)
+        self.selected_bottom = pg.PlotDataItem(pen=SELECTED_BOTTOM_PEN)
+        for item in (
+            self.holes_item,
+            self.selected_item,
+            self.outline_item,
+            self.selected_outline,
+            self.selected_bottom,
+        ):
             item.setZValue(15)
             self.addItem(item, ignoreBounds=True)
         self.message = pg.TextItem("", color=(220, 220, 220), anchor=(0.5, 0.5))
@@ -202,24 +214,69 @@ class ImagePanel(pg.PlotItem):
 
     # ------------------------------------------------------------------ holes
     def set_holes(self, holes: Sequence[Any] | None) -> None:
-        """A circle of each hole's diameter at its centre (pixel (r, c) centred at
-        (c + 0.5, r + 0.5))."""
+        """Each hole's top outline (the trust step's metrology, :func:`outline_xy`), or a
+        circle of its diameter at its centre when it has none (a closed hole, a detector's
+        hole); nothing selected."""
         holes = list(holes or [])
-        if not holes:
+        x, y = outline_xy([hole_outline(h) for h in holes])
+        self.outline_item.setData(x=x, y=y, connect="finite")
+        circles = [h for h in holes if not hole_outline(h)]
+        if circles:
+            self.holes_item.setData(
+                x=[h.col + 0.5 for h in circles],
+                y=[h.row + 0.5 for h in circles],
+                size=[hole_size_px(h) for h in circles],
+            )
+        else:
             self.holes_item.setData([])
-            self.selected_item.setData([])
-            return
-        self.holes_item.setData(
-            x=[h.col + 0.5 for h in holes],
-            y=[h.row + 0.5 for h in holes],
-            size=[max(float(h.diameter_px), 1.0) for h in holes],
-        )
-        self.selected_item.setData([])
+        self.select_hole(None)
 
     def select_hole(self, hole: Any | None) -> None:
-        if hole is None:
+        """Highlight ``hole``: its top outline drawn thick and its bottom outline dashed, or
+        a thick circle when it has no outline (None: no highlight)."""
+        empty = np.empty(0)
+        top = hole_outline(hole) if hole is not None else []
+        x, y = outline_xy([top]) if top else (empty, empty)
+        self.selected_outline.setData(x=x, y=y, connect="finite")
+        bottom = hole_outline(hole, "outline_bottom") if top else []
+        x, y = outline_xy([bottom]) if bottom else (empty, empty)
+        self.selected_bottom.setData(x=x, y=y, connect="finite")
+        if hole is None or top:
             self.selected_item.setData([])
             return
         self.selected_item.setData(
-            x=[hole.col + 0.5], y=[hole.row + 0.5], size=[max(float(hole.diameter_px), 1.0) * 1.2]
+            x=[hole.col + 0.5], y=[hole.row + 0.5], size=[hole_size_px(hole) * 1.2]
         )
+
+
+def hole_outline(hole: Any, which: str = "outline_top") -> list[list[float]]:
+    """A hole's outline polygon as [[row, col], ...] (pixel centres at integers), or []."""
+    poly = getattr(hole, which, None)
+    return list(poly) if poly and len(poly) >= 3 else []
+
+
+def hole_size_px(hole: Any) -> float:
+    """A hole's diameter in px: the detector's ``diameter_px`` or the metrology's top CD;
+    :data:`MIN_HOLE_MARK_PX` when neither is known (a closed hole)."""
+    for attr in ("diameter_px", "top_cd_px"):
+        v = getattr(hole, attr, None)
+        if v is not None and math.isfinite(float(v)):
+            return max(float(v), 1.0)
+    return MIN_HOLE_MARK_PX
+
+
+def outline_xy(polygons: Sequence[Sequence[Sequence[float]]]) -> tuple[np.ndarray, np.ndarray]:
+    """View coordinates (x = col + 0.5, y = row + 0.5) of closed polygons, one NaN between
+    two (drawn with ``connect="finite"``)."""
+    xs: list[float] = []
+    ys: list[float] = []
+    for poly in polygons:
+        if len(poly) < 3:
+            continue
+        if xs:
+            xs.append(math.nan)
+            ys.append(math.nan)
+        for r, c in [*poly, poly[0]]:
+            xs.append(float(c) + 0.5)
+            ys.append(float(r) + 0.5)
+    return np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)

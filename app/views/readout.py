@@ -6,17 +6,29 @@ from typing import Any
 
 from PySide6.QtWidgets import QFormLayout, QLabel, QWidget
 
+from ..trust import format_depth
 from ..units import Units, format_length
 
 FIELDS: tuple[tuple[str, str], ...] = (
     ("position", "Position"),
     ("position_nm", "Position (physical)"),
     ("sem", "SEM intensity (raw)"),
-    ("depth", "Predicted depth"),
-    ("truth", "True depth"),
+    ("below_top", "Depth below top (±2σ)"),
+    ("depth", "Height (DACON)"),
+    ("sigma", "Calibrated σ (height)"),
+    ("truth", "True height"),
     ("error", "Error (pred − true)"),
-    ("uncertainty", "Uncertainty (σ)"),
+    ("uncertainty", "Raw spread (TTA σ)"),
 )
+TOOLTIPS = {
+    "below_top": "Depth below the local top surface, positive down, with its calibrated "
+    "95 % interval (±2σ); nm when the model card gives nm per depth unit and the image was "
+    "predicted at the model's pixel size, else DU",
+    "depth": "The model's height map (DACON convention: 0-255 DU, deeper = smaller)",
+    "sigma": "Calibrated σ of the height map (the model card's uncertainty section)",
+    "uncertainty": "Spread of the model's answers over test-time flips (and shots): a "
+    "lower bound on the error, not an interval",
+}
 
 
 def readout_texts(values: dict[str, Any] | None, units: Units | None = None) -> dict[str, str]:
@@ -32,7 +44,15 @@ def readout_texts(values: dict[str, Any] | None, units: Units | None = None) -> 
     sem = values.get("sem")
     if sem is not None:
         out["sem"] = str(int(sem)) if float(sem).is_integer() else f"{sem:.6g}"
-    for key in ("depth", "truth", "error", "uncertainty"):
+    bt = values.get("below_top")
+    if bt is not None:
+        text = format_depth(bt["depth_below_top"], bt["plus_minus_2sigma"], bt["unit"])
+        if bt["unit"] != "DU":
+            text += f"  ({bt['depth_below_top_du']:.3f} DU)"
+        out["below_top"] = text if bt["in_domain"] else f"⚠ {text}"
+        if values.get("sigma") is None:
+            out["sigma"] = "uncalibrated"
+    for key in ("depth", "sigma", "truth", "error", "uncertainty"):
         v = values.get(key)
         if v is None:
             continue
@@ -61,6 +81,9 @@ class ReadoutPanel(QWidget):
             label.setMinimumWidth(160)
             self.labels[key] = label
             self.titles[key] = QLabel(title + ":")
+            if key in TOOLTIPS:
+                self.titles[key].setToolTip(TOOLTIPS[key])
+                label.setToolTip(TOOLTIPS[key])
             layout.addRow(self.titles[key], label)
 
     def set_sem_kind(self, kind: str) -> None:

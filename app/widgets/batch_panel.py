@@ -44,6 +44,7 @@ STATUS_COLOURS = {
     CANCELLED: "#9e9e9e",
 }
 WARNING_COLOUR = "#fb8c00"
+OUT_OF_DOMAIN_STATUS = "done ⚠ out of domain"  # a finished row the engine flagged
 _Index = QModelIndex | QPersistentModelIndex
 
 
@@ -54,7 +55,7 @@ def row_texts(row: QueueRow, nm: bool = False) -> tuple[str, str, str, str, str]
     if row.status == FAILED and row.error:
         status = f"failed: {short_reason(row.error, row.source)}"
     elif row.status == DONE and row.domain_warning:
-        status = "done ⚠ out of domain"
+        status = OUT_OF_DOMAIN_STATUS
     k = float(row.nm_per_du) if nm and row.nm_per_du else 1.0
     return (
         row.source.name,
@@ -220,6 +221,7 @@ class BatchPanel(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.current)
         layout.addWidget(self.summary)
+        self._status_widened = False
         self._refresh = QTimer(self)
         self._refresh.setSingleShot(True)
         self._refresh.setInterval(100)
@@ -244,6 +246,16 @@ class BatchPanel(QWidget):
         self.progress.setValue(min(finished, max(total, 1)))
         self.progress.setFormat("%v / %m finished" if total else "")
         self.update_summary()
+        self._widen_status()
+
+    def _widen_status(self) -> None:
+        """The first "done ⚠ out of domain" row widens the Status column to show it whole
+        (once: the user may narrow it again)."""
+        if self._status_widened or not any(r.domain_warning for r in self.state.rows):
+            return
+        self._status_widened = True
+        width = self.table.fontMetrics().horizontalAdvance(OUT_OF_DOMAIN_STATUS) + 16
+        self.table.setColumnWidth(1, max(self.table.columnWidth(1), width))
 
     def set_unit(self, choice: str) -> None:
         self.model.set_unit(choice)

@@ -60,6 +60,65 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_checkpoint(folder / "tiny", model, card)
 
 
+#: A hand-written calibration (the trust step's split-conformal scales, core/trust/uncertainty):
+#: sigma = (q / k) sqrt(tau^2 + u^2) per quantity, k = 2.
+CALIBRATION = {
+    "method": "split-conformal",
+    "coverage": 0.95,
+    "k": 2,
+    "tta": "flips",
+    "n_images": 10,
+    "scales": {
+        "depth": {"tau_du": 3.0, "q": 2.5, "n": 100},
+        "below_top": {"tau_du": 1.0, "q": 2.0, "n": 100},
+        "hole": {"tau_du": 2.0, "q": 3.0, "n": 40},
+    },
+}
+#: The calibrated tiny model's pixel size and depth scale: a TIFF at this pixel size gives
+#: depths below top in nm.
+CAL_PIXEL_NM, CAL_NM_PER_DU = 2.0, 0.5
+
+
+@pytest.fixture(scope="session")
+def calibrated_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny U-Net with a calibration (``uncertainty`` section), a pixel size and nm per
+    depth unit in its card: predictions carry a calibrated sigma and, at the model's pixel
+    size, depth below top in nm."""
+    import torch
+
+    from core.models import create_model, save_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model("unet", levels=2, base_width=4)
+    card = {
+        "id": "tiny-calibrated-unet",
+        "input": {
+            "normalization": "dtype-range-0-1",
+            "size": [ROWS, COLS],
+            "pixel_size_nm": CAL_PIXEL_NM,
+        },
+        "output": {
+            "range": [0, 255],
+            "unit": "DU",
+            "convention": "deeper = smaller",
+            "nm_per_depth_unit": CAL_NM_PER_DU,
+        },
+        "uncertainty": CALIBRATION,
+        "inference": {"fast_path": "fp32"},
+    }
+    folder = tmp_path_factory.mktemp("calibrated")
+    return save_checkpoint(folder / "tiny_cal", model, card)
+
+
+def write_tiff(path: Path, pixels: np.ndarray, pixel_size_nm: float) -> Path:
+    """An ImageJ-calibrated TIFF (the pixel size in nm)."""
+    import tifffile
+
+    res = 1.0 / pixel_size_nm
+    tifffile.imwrite(path, pixels, imagej=True, resolution=(res, res), metadata={"unit": "nm"})
+    return path
+
+
 def hole_image(seed: int, rows: int = ROWS, cols: int = COLS) -> tuple[np.ndarray, np.ndarray]:
     """An 8-bit SEM-like crop of one dark hole and its 8-bit depth map (deeper = smaller)."""
     rng = np.random.default_rng(seed)

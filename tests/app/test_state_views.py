@@ -52,9 +52,10 @@ def test_readout_values_and_units() -> None:
     assert v["error_nm"] == pytest.approx(4.0 * v["error"])
     line = format_readout(v)
     assert "x 2, y 3 px (5 nm, 7.5 nm)" in line
-    assert f"depth {d.depth[3, 2]:.2f} DU" in line
+    assert f"height {d.depth[3, 2]:.2f} DU" in line
+    assert "below top" not in line  # no trust step: no depth below top
     nm = Units.for_data("nm", d)
-    assert f"depth {4.0 * d.depth[3, 2]:.2f} nm" in format_readout(v, nm)
+    assert f"height {4.0 * d.depth[3, 2]:.2f} nm" in format_readout(v, nm)
     assert "px (" not in format_readout(v, Units.for_data("DU", d))
     texts = readout_texts(v)
     assert texts["truth"] == "100.000 DU  (400.00 nm)"

@@ -154,22 +154,27 @@ def test_colour_bar_ticks_never_run_together() -> None:
 
 
 def test_out_of_domain_banner_and_batch_marker(qtbot: Any) -> None:
-    """The engine's domain verdict (the trust branch's DomainVerdict shape): a banner over
-    the panels while that result shows, a marker in its batch row."""
+    """The engine's domain verdict (``PredictionResult.in_domain``, ``domain_score``,
+    ``domain_reasons``): a banner over the panels while that result shows, a marker in its
+    batch row; a result without a trust step has no verdict (the real predictor's case is
+    in tests/app/controllers/test_trust.py)."""
     from types import SimpleNamespace
 
-    from app.state import AppState, QueueRow, domain_warning
+    from app.state import AppState, QueueRow
+    from app.trust import domain_warning
     from app.widgets.batch_panel import BatchPanel, row_texts
 
-    verdict = SimpleNamespace(in_domain=False, score=3.14159, reasons=["pixel size 4x the model's"])
-    out = SimpleNamespace(domain=verdict, settings={})
-    text = domain_warning(out)
-    assert text == "Out of domain (score 3.14): pixel size 4x the model's"
-    stored = {"in_domain": False, "domain_score": None, "domain_reasons": ["blank image"]}
-    assert domain_warning(SimpleNamespace(settings={"domain": stored})) == (
-        "Out of domain: blank image"
+    out = SimpleNamespace(
+        in_domain=False, domain_score=3.14159, domain_reasons=["pixel size 4x the model's"]
     )
-    assert domain_warning(SimpleNamespace(domain=SimpleNamespace(in_domain=True))) is None
+    text = domain_warning(out)
+    assert text == (
+        "Out of domain (score 3.14): pixel size 4x the model's - do not sign off on these numbers"
+    )
+    blank = SimpleNamespace(in_domain=False, domain_score=None, domain_reasons=["blank image"])
+    assert domain_warning(blank) == "Out of domain: blank image - do not sign off on these numbers"
+    assert domain_warning(SimpleNamespace(in_domain=True, domain_score=0.5)) is None
+    assert domain_warning(SimpleNamespace(in_domain=None)) is None  # no trust step
     assert domain_warning(SimpleNamespace(settings={})) is None
     view = LinkedImageView()
     qtbot.addWidget(view)
@@ -193,3 +198,57 @@ def test_out_of_domain_banner_and_batch_marker(qtbot: Any) -> None:
 
     tip = panel.model.data(panel.model.index(0, 1), Qt.ItemDataRole.ToolTipRole)
     assert tip == text
+
+
+def test_roi_statistics_take_two_columns_only_when_they_fit(qtbot: Any) -> None:
+    """Wide: the region and depth below top beside the height map; narrow: one column
+    that scrolls, so the ROI dock never squeezes the line profile beside it."""
+    from app.widgets.roi_panel import RoiPanel
+
+    panel = RoiPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    need = panel.two_column_width()
+    panel.resize(need + 40, 300)
+    qtbot.waitUntil(lambda: panel.columns == 2, timeout=2000)
+    assert panel.grid.getItemPosition(panel.grid.indexOf(panel.labels["mean"]))[:2] == (0, 4)
+    one = panel.one_column_width()
+    assert one < need
+    panel.resize(one, 300)
+    qtbot.waitUntil(lambda: panel.columns == 1, timeout=2000)
+    assert panel.grid.getItemPosition(panel.grid.indexOf(panel.labels["mean"]))[:2] == (7, 1)
+    assert panel.minimumWidth() == one  # one column, never cut: it scrolls down instead
+    inner = panel.widget()  # no horizontal scrolling
+    qtbot.waitUntil(lambda: inner.width() <= panel.viewport().width(), timeout=2000)
+
+
+def test_profile_band_and_legend(qtbot: Any) -> None:
+    """The +-2 sigma band around the predicted curve (and its legend entry) only with a
+    half-width; the axis drawn downward for depth below top; the legend in two rows when
+    the plot is narrow."""
+    plot = ProfilePlot()
+    qtbot.addWidget(plot)
+    plot.resize(700, 250)
+    plot.show()
+    dist = np.linspace(0.0, 40.0, 41)
+    below = np.linspace(0.0, 30.0, 41)
+    half = np.full(41, 2.0)
+    plot.set_profile(
+        dist, {"depth": below, "band": half}, depth_label="below top (nm)", downward=True
+    )
+    pi = plot.getPlotItem()
+    assert plot.band.isVisible() and pi.vb.yInverted()
+    _x, y = plot.band_hi.getData()
+    np.testing.assert_allclose(y, below + 2.0)
+    (_, _), (y0, y1) = pi.vb.viewRange()
+    assert y0 <= -2.0 and y1 >= 32.0  # the band is in range
+    names = [label.text for _, label in pi.legend.items]
+    assert "±2σ" in names
+    plot.set_profile(dist, {"depth": below})
+    assert not plot.band.isVisible() and not pi.vb.yInverted()
+    assert "±2σ" not in [label.text for _, label in pi.legend.items]
+    qtbot.waitUntil(lambda: pi.legend.columnCount == 4, timeout=2000)
+    plot.resize(300, 250)
+    qtbot.waitUntil(lambda: pi.legend.columnCount == 2, timeout=2000)
+    plot.resize(220, 250)
+    qtbot.waitUntil(lambda: pi.legend.columnCount == 1, timeout=2000)

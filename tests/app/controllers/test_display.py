@@ -134,8 +134,12 @@ def test_nm_units_with_pixel_size(
     win.view.set_line((0.5, 10.5), (10.5, 10.5))
     vals = win.profile_plot.values
     np.testing.assert_allclose(vals["distance"], np.arange(11) * 2.5)
-    np.testing.assert_allclose(vals["depth"], result.depth_nm[10, :11], atol=1e-3)
-    assert "nm" in win.profile_plot.getPlotItem().getAxis("left").labelText
+    np.testing.assert_allclose(vals["height"], result.depth_nm[10, :11], atol=1e-3)
+    # the plotted depth is below the local top, in the engine's unit (DU: the card gives no
+    # model pixel size, so its nm scale is unchecked)
+    unit = result.depth_below_top_unit
+    np.testing.assert_allclose(vals["depth"], result.depth_below_top[10, :11], atol=1e-3)
+    assert win.profile_plot.getPlotItem().getAxis("left").labelText == f"below top ({unit})"
     # the batch table and its summary follow the unit too
     table = win.batch_panel.model
     row = win.state.rows[0]

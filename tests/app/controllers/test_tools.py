@@ -40,7 +40,7 @@ def test_readout_under_mouse(qtbot: Any, window: Any, sem_folder: Path) -> None:
         # the status bar and the dock show the same numbers
         status = window.readout_label.text()
         assert f"x {col}, y {row} px" in status
-        assert f"depth {expected.depth[row, col]:.2f} DU" in status
+        assert f"height {expected.depth[row, col]:.2f} DU" in status
         dock = window.readout_panel.labels
         assert dock["depth"].text().startswith(f"{expected.depth[row, col]:.3f} DU")
         assert dock["truth"].text().startswith(f"{truth[row, col]:.3f} DU")
@@ -64,41 +64,59 @@ def test_real_mouse_move_updates_readout(qtbot: Any, window: Any, sem_folder: Pa
         QTest.mouseMove(view.viewport(), viewport_pos)
     assert sig.args == [row, col]
     depth = window.state.current.depth
-    assert f"depth {depth[row, col]:.2f} DU" in window.readout_label.text()
+    assert f"height {depth[row, col]:.2f} DU" in window.readout_label.text()
 
 
-def test_line_profile_matches_array(qtbot: Any, window: Any, sem_folder: Path) -> None:
-    open_and_wait(qtbot, window, [sem_folder / "a.png"])
-    data = window.state.current
-    # along row 30 through pixel centres: exactly that row of the arrays
-    window.view.set_line((0.5, 30.5), (47.5, 30.5))
-    values = window.profile_plot.values
-    np.testing.assert_allclose(values["depth"], data.depth[30, :], rtol=0, atol=1e-4)
-    np.testing.assert_allclose(values["truth"], data.truth[30, :], atol=1e-4)
-    np.testing.assert_allclose(values["sem"], data.sem[30, :], atol=1e-4)
-    np.testing.assert_allclose(values["distance"], np.arange(48.0))
-    # a diagonal: bilinear interpolation by hand
-    p0, p1 = (3.2, 5.7), (40.9, 61.3)
-    window.view.set_line(p0, p1)
+def _bilinear(array: np.ndarray, p0: tuple[float, float], p1: tuple[float, float]) -> np.ndarray:
+    """Bilinear samples along p0 -> p1, by hand."""
     xs, ys = line_positions(p0, p1)
     fx, fy = xs - 0.5, ys - 0.5
     x0, y0 = np.floor(fx).astype(int), np.floor(fy).astype(int)
     ax, ay = fx - x0, fy - y0
-    d = data.depth.astype(np.float64)
-    hand = (
+    d = array.astype(np.float64)
+    return (
         d[y0, x0] * (1 - ax) * (1 - ay)
         + d[y0, x0 + 1] * ax * (1 - ay)
         + d[y0 + 1, x0] * (1 - ax) * ay
         + d[y0 + 1, x0 + 1] * ax * ay
     )
-    np.testing.assert_allclose(window.profile_plot.values["depth"], hand, atol=1e-4)
+
+
+def test_line_profile_matches_array(qtbot: Any, window: Any, sem_folder: Path) -> None:
+    from core.metrology.surface import depth_below_top
+
+    open_and_wait(qtbot, window, [sem_folder / "a.png"])
+    data = window.state.current
+    below = data.trust.below_top
+    # along row 30 through pixel centres: exactly that row of the arrays
+    window.view.set_line((0.5, 30.5), (47.5, 30.5))
+    values = window.profile_plot.values
+    np.testing.assert_allclose(values["below_top"], below.values[30, :], rtol=0, atol=1e-4)
+    assert values["below_top_2sigma"] is None  # the tiny model's card is not calibrated
+    true_below = depth_below_top(data.truth, smooth_px=below.top.smooth_px).du
+    np.testing.assert_allclose(values["truth_below_top"], true_below[30, :], atol=1e-4)
+    np.testing.assert_allclose(values["height"], data.depth[30, :], rtol=0, atol=1e-4)
+    np.testing.assert_allclose(values["true_height"], data.truth[30, :], atol=1e-4)
+    np.testing.assert_allclose(values["sem"], data.sem[30, :], atol=1e-4)
+    np.testing.assert_allclose(values["distance"], np.arange(48.0))
+    axis = window.profile_plot.getPlotItem().getAxis("left")
+    assert axis.labelText == "below top (DU)"
+    assert window.profile_plot.getPlotItem().vb.yInverted()  # positive down, drawn down
+    # a diagonal: bilinear interpolation by hand
+    p0, p1 = (3.2, 5.7), (40.9, 61.3)
+    window.view.set_line(p0, p1)
+    np.testing.assert_allclose(
+        window.profile_plot.values["height"], _bilinear(data.depth, p0, p1), atol=1e-4
+    )
+    hand = _bilinear(below.values, p0, p1)
+    np.testing.assert_allclose(window.profile_plot.values["below_top"], hand, atol=1e-4)
     # mirrored on every panel
     for panel in window.view.panels.values():
         roi = panel.line_roi
         pts = [roi.mapToParent(p) for p in roi.listPoints()]
         assert (pts[0].x(), pts[0].y()) == pytest.approx(p0)
         assert (pts[1].x(), pts[1].y()) == pytest.approx(p1)
-    # the plot's curve holds the values
+    # the plot's curve holds the values: the depth below top
     _x, y = window.profile_plot.depth_curve.getData()
     np.testing.assert_allclose(y, hand, atol=1e-4)
 
@@ -114,7 +132,7 @@ def test_dragging_line_on_another_panel_mirrors(qtbot: Any, window: Any, sem_fol
     src = window.view.panels[SEM].line_roi
     pts = [src.mapToParent(p) for p in src.listPoints()]
     assert (pts[1].x(), pts[1].y()) == pytest.approx((20.5, 60.5))
-    assert len(window.profile_plot.values["depth"]) == int(np.ceil(np.hypot(18, 58))) + 1
+    assert len(window.profile_plot.values["height"]) == int(np.ceil(np.hypot(18, 58))) + 1
 
 
 def test_roi_statistics_match_numpy(qtbot: Any, window: Any, sem_folder: Path) -> None:
@@ -177,30 +195,55 @@ def test_field_mode_holes_table_centres_view(qtbot: Any, window: Any, tmp_path: 
 def test_hole_outlined_zoomed_and_table_in_nm(
     qtbot: Any, window: Any, tmp_path: Path, monkeypatch: Any
 ) -> None:
+    from app.views.panel import hole_outline, hole_size_px, outline_xy
+
     path = tmp_path / "field.png"
     field_image(path)
     with qtbot.waitSignal(window.resultShown, timeout=60_000) as sig:
         window.open_paths([path])
     wait_batch_idle(qtbot, window, 60_000)
     data = sig.args[0]
-    hole = data.holes[2]
+    measured = data.hole_table.holes
+    assert data.holes == measured  # the trust step's metrology
     table = window.holes_panel
-    assert window.view.panels[SEM].holes_item.data.size == 9  # every hole outlined
-    table.selectRow(2)
-    sel = window.view.panels[DEPTH].selected_item.data
-    assert sel.size == 1 and sel["x"][0] == pytest.approx(hole.col + 0.5)
-    assert sel["size"][0] == pytest.approx(hole.diameter_px * 1.2)
+    panel = window.view.panels[SEM]
+    # every hole drawn: its top outline, or a circle when it has none
+    x, _y = panel.outline_item.getData()
+    with_outline = [h for h in measured if hole_outline(h)]
+    outlines = int(np.isnan(x).sum()) + 1 if x is not None and len(x) else 0
+    assert outlines == len(with_outline)
+    assert outlines + panel.holes_item.data.size == 9
+    row = next((i for i, h in enumerate(measured) if hole_outline(h)), 2)
+    hole = measured[row]
+    table.selectRow(row)
+    sel_x, sel_y = window.view.panels[DEPTH].selected_outline.getData()
+    if hole_outline(hole):  # highlighted: the top outline drawn thick
+        ex, ey = outline_xy([hole.outline_top])
+        np.testing.assert_allclose(sel_x, ex)
+        np.testing.assert_allclose(sel_y, ey)
+    else:
+        assert window.view.panels[DEPTH].selected_item.data.size == 1
     (x0, x1), _ = window.view.panels[DEPTH].vb.viewRange()
-    assert (x1 - x0) == pytest.approx(max(4 * hole.diameter_px, 16), rel=0.35)  # zoomed in
-    assert table.headers()[3] == "Diameter (px)" and table.headers()[4] == "Bottom depth (DU)"
-    # a pixel size and a depth scale, nm chosen: the table follows
+    assert (x1 - x0) == pytest.approx(max(4 * hole_size_px(hole), 16), rel=0.35)  # zoomed in
+    heads = table.headers()
+    assert heads == [
+        "#",
+        "Row (px)",
+        "Col (px)",
+        "Top CD (px)",  # a PNG: no pixel size
+        "Bottom CD (px)",
+        "Depth below top (DU, uncalibrated)",
+        "Ellipticity",
+        "Flags",
+    ]
+    assert table.item(row, 5).text() == f"{hole.depth:.2f}"  # no U: not calibrated
+    # a pixel size, nm chosen: positions follow; the depth stays in the engine's unit
     data.pixel_size_nm, data.nm_per_depth_unit = 1000.0, 2.0
     window.controls.unit_combo.setCurrentText("nm")
     heads = table.headers()
-    assert heads[1:4] == ["y (µm)", "x (µm)", "Diameter (µm)"]
-    assert heads[4] == "Bottom depth (nm)"
-    assert table.item(2, 3).text() == f"{hole.diameter_px:.4g}"  # 1 µm per px
-    assert table.item(2, 4).text() == f"{hole.bottom_depth * 2.0:.2f}"
+    assert heads[1:3] == ["y (µm)", "x (µm)"]
+    assert heads[5] == "Depth below top (DU, uncalibrated)"
+    assert table.item(row, 1).text() == f"{hole.row + 0.5:.4g}"  # 1 µm per px
 
 
 def test_status_bar_readout_elides_instead_of_cutting(
