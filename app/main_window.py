@@ -2,8 +2,9 @@
 the actions, menus and toolbar, and wires them together (no computation here).
 
 Each job lives in its own module: :mod:`app.controllers` (model, denoiser, inputs, results,
-display, tools, export, batch, calibration), :mod:`app.actions` (commands, menus, toolbar),
-:mod:`app.settings` (remembered choices), :mod:`app.workers` (worker threads).
+display, tools, export, batch, calibration, compare, surface), :mod:`app.actions`
+(commands, menus, toolbar), :mod:`app.settings` (remembered choices), :mod:`app.workers`
+(worker threads).
 """
 
 from __future__ import annotations

@@ -14,7 +14,6 @@ Writes the ``## Domain check`` section of ``docs/benchmarks.md`` (unless ``--no-
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections import Counter
@@ -28,7 +27,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchdoc import update_section  # noqa: E402
-from trust_eval import evaluate_folder  # noqa: E402
+from trust_eval import bench_parser, evaluate_folder  # noqa: E402
 
 SECTION = "## Domain check"
 
@@ -75,16 +74,8 @@ def real_files(root: Path, predictor: Any) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--model", type=Path, required=True)
-    ap.add_argument("--test", type=Path, required=True)
-    ap.add_argument("--heldout", type=Path, nargs="*", default=[])
+    ap = bench_parser(__doc__, SECTION[3:])
     ap.add_argument("--real", type=Path, default=None)
-    ap.add_argument("--max-images", type=int, default=1200)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--refresh", action="store_true")
-    ap.add_argument("--no-doc", action="store_true")
-    ap.add_argument("--doc", type=Path, default=REPO / "docs" / "benchmarks.md")
     args = ap.parse_args(argv)
 
     from core.inference import Predictor
@@ -145,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(body)
     if not args.no_doc:
-        update_section(args.doc, SECTION, body)
+        update_section(args.doc, f"## {args.section}", body)
     return 0
 
 

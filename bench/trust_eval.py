@@ -10,6 +10,7 @@ out-of-domain inflation), the per-hole depth error and its U.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import hashlib
 import json
@@ -29,14 +30,38 @@ CACHE = REPO / "scratch" / "bench_trust"
 RATIO_EDGES = np.linspace(0.0, 8.0, 321)
 
 
+def bench_parser(doc: str | None, section: str) -> argparse.ArgumentParser:
+    """The options bench/uncertainty.py and bench/domain.py share: the model, the in-family
+    test folder and held-out folders, the cache, and the section of docs/benchmarks.md
+    (``section`` without its ``## ``) the run writes: one section per model compared."""
+    ap = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    ap.add_argument("--model", type=Path, required=True)
+    ap.add_argument("--test", type=Path, required=True)
+    ap.add_argument("--heldout", type=Path, nargs="*", default=[])
+    ap.add_argument("--max-images", type=int, default=1200)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--refresh", action="store_true", help="recompute cached predictions")
+    ap.add_argument("--no-doc", action="store_true")
+    ap.add_argument("--doc", type=Path, default=REPO / "docs" / "benchmarks.md")
+    ap.add_argument("--section", default=section, help=f"the section to write [{section}]")
+    return ap
+
+
 def families(root: Path) -> dict[str, str]:
     """SEM path (relative to ``root``) -> contrast family, from synth_images.csv when the
-    simulator wrote one (else every image is "legacy")."""
+    simulator wrote one; every image is "legacy" without one, or when the set was made by
+    the legacy fixed-case simulator (no ``--families``: its table says "analytic")."""
     table = root / "synth_images.csv"
     if not table.is_file():
         return {}
+    meta = root / "synth_meta.json"
+    info = json.loads(meta.read_text()) if meta.is_file() else {}
+    legacy = "family_assignment" in info and info["family_assignment"] is None
     with open(table, newline="", encoding="utf-8") as fh:
-        return {row["sem"]: row.get("family") or "legacy" for row in csv.DictReader(fh)}
+        return {
+            row["sem"]: "legacy" if legacy else row.get("family") or "legacy"
+            for row in csv.DictReader(fh)
+        }
 
 
 def _ratio_hist(err: np.ndarray, sigma: np.ndarray) -> list[int]:

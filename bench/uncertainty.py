@@ -17,7 +17,6 @@ reported (inflated by the domain score out of domain). Writes
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
@@ -30,7 +29,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchdoc import update_section  # noqa: E402
-from trust_eval import RATIO_EDGES, evaluate_folder, pooled  # noqa: E402
+from trust_eval import RATIO_EDGES, bench_parser, evaluate_folder, pooled  # noqa: E402
 
 SECTION = "## Uncertainty"
 PNG = REPO / "docs" / "uncertainty_calibration.png"
@@ -90,16 +89,12 @@ def draw(
     img.save(path, format="PNG")
 
 
+def _slug(text: str) -> str:
+    return "_".join(w for w in "".join(c.lower() if c.isalnum() else " " for c in text).split())
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--model", type=Path, required=True)
-    ap.add_argument("--test", type=Path, required=True)
-    ap.add_argument("--heldout", type=Path, nargs="*", default=[])
-    ap.add_argument("--max-images", type=int, default=1200)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--refresh", action="store_true", help="recompute cached predictions")
-    ap.add_argument("--no-doc", action="store_true")
-    ap.add_argument("--doc", type=Path, default=REPO / "docs" / "benchmarks.md")
+    ap = bench_parser(__doc__, SECTION[3:])
     args = ap.parse_args(argv)
 
     from core.inference import Predictor
@@ -131,7 +126,10 @@ def main(argv: list[str] | None = None) -> int:
             nom, obs = curve(rows, "hist_bt")
             curves.append((f"{label}: depth below top", nom, obs, (23, 190, 207)))
         print(table[-1])
-    draw(curves, PNG)
+    png = PNG
+    if args.section != SECTION[3:]:
+        png = PNG.with_name(f"{PNG.stem}_{_slug(args.section)}.png")
+    draw(curves, png)
     cal = p.trust.calibration
     scales = ", ".join(
         f"{n}: q {s.q:.3g}, tau {s.tau:.3g} DU ({s.n} values)" for n, s in cal.scales.items()
@@ -151,12 +149,12 @@ def main(argv: list[str] | None = None) -> int:
         "90 % of in-family holes. Coverage is pooled over pixels (holes); the held-out rows "
         "use the same calibrated sigma (the first coverage column) and the sigma as reported, "
         "inflated by the domain score where the image is flagged (the last). Calibration "
-        "curves: `docs/uncertainty_calibration.png` (observed share within +-z sigma against "
+        f"curves: `docs/{png.name}` (observed share within +-z sigma against "
         "the Gaussian nominal coverage; the conformal scale fixes the 95 % point only).\n"
     )
     print(body)
     if not args.no_doc:
-        update_section(args.doc, SECTION, body)
+        update_section(args.doc, f"## {args.section}", body)
     return 0
 
 

@@ -1,1 +1,1 @@
-"""Dialogs: error reporting and export."""
+"""Dialogs: errors, export, About, file Properties and Calibrate to My Tool."""

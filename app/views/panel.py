@@ -1,6 +1,6 @@
 """One image panel of the linked view: a ``PlotItem`` holding an ``ImageItem``, a horizontal
 colour bar, a crosshair, the mirrored line / rectangle ROIs, hole markers, a scale bar, and
-axes in px or in metres with an SI prefix (:class:`~app.views.units.Units`).
+axes in px or in metres with an SI prefix (:class:`~app.units.Units`).
 """
 
 from __future__ import annotations

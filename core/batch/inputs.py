@@ -1,6 +1,6 @@
 """Which files a batch reads: files as given, folders recursively, globs.
 
-Folder expansion keeps image files only (:data:`~core.conventions.IMAGE_SUFFIXES`), sorted,
+Folder expansion keeps image files only (:func:`~core.conventions.is_image_name`), sorted,
 depth-first, and skips ground truth and our own outputs: ``Depth``/``depth``/``SEM_clean``
 folders (:data:`~core.conventions.NON_INPUT_DIRS`) and files whose stem ends in ``_depth``,
 ``_depth8`` or ``_uncertainty`` (:func:`~core.conventions.is_output_stem`).
@@ -19,12 +19,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.conventions import IMAGE_SUFFIXES, NON_INPUT_DIRS, is_output_stem
+from core.conventions import NON_INPUT_DIRS, is_image_name, is_output_stem
 
 
 def is_image(p: Path) -> bool:
-    """Whether ``p`` has an image file suffix (case-insensitive)."""
-    return p.suffix.lower() in IMAGE_SUFFIXES
+    """Whether a file met in a folder scan counts as an image: the convention's
+    :func:`~core.conventions.is_image_name` (suffix, case-insensitive; hidden files such as
+    macOS ``._x.png`` resource forks never count)."""
+    return is_image_name(p)
 
 
 @dataclass

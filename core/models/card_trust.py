@@ -4,7 +4,8 @@ and read by :mod:`core.trust`:
 ``domain``
     ``{method, stat_names, signals: {image_stats|features: {threshold, reference},
     spread: {threshold (DU), tta}}, flag_rate_target, flag_rate_on_calibration,
-    quantile, hole_diameter_px: [lo, hi] | null, data: {root, hash, n_images}}``
+    quantile, hole_diameter_px: [lo, hi] | null, max_saturated (share of pixels),
+    data: {root, hash, n_images}}``
 ``uncertainty``
     ``{method, coverage, k, tta, shots, n_images, n_holes, scales: {depth|below_top|hole:
     {tau_du, q, n, coverage, k}}, data}``
@@ -47,6 +48,7 @@ def domain_section(
     quantile: float,
     hole_diameter_px: list[float] | None,
     data: Mapping[str, Any],
+    max_saturated: float | None = None,
 ) -> dict[str, Any]:
     """The ``domain`` section: per signal its threshold and fitted reference (the spread
     has none: its threshold is in DU); what it was fitted on."""
@@ -67,6 +69,7 @@ def domain_section(
         "flag_rate_on_calibration": round(flag_rate_on_calibration, 6),
         "quantile": round(quantile, 6),
         "hole_diameter_px": hole_diameter_px,
+        **({} if max_saturated is None else {"max_saturated": max_saturated}),
         "data": _plain(dict(data)),
     }
 

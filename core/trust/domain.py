@@ -6,7 +6,9 @@ Cheap checks, with or without a fitted card:
 
 - **blank**: an intensity range (2nd to 98th percentile of the 0..1 image) under
   :data:`~core.trust.stats.BLANK_CONTRAST`: blank, constant or nearly so;
-- **saturated**: more than :data:`MAX_SATURATED` of the pixels at the ends of the range;
+- **saturated**: more of the pixels at the ends of the range than the calibration images
+  had (the card's ``domain.max_saturated``: their 99.5th percentile, at least
+  :data:`MAX_SATURATED`; :data:`MAX_SATURATED` without a fitted card);
 - **pixel size**: predicted at a pixel size other than the model's (no resampling, or
   beyond its limits), or resampled by more than :data:`MAX_RESCALE` either way (blur and
   noise then differ from anything the model saw). An unknown pixel size is not a flag
@@ -46,9 +48,9 @@ import numpy as np
 from core.trust.reference import GaussianReference
 from core.trust.stats import (
     BLANK_CONTRAST,
-    SATURATION_EPS,
     STAT_NAMES,
     sample_windows,
+    saturated_fraction,
     stats_matrix,
 )
 
@@ -133,6 +135,7 @@ class DomainModel:
     spread_tta: str | None = None
     hole_diameter_px: tuple[float, float] | None = None
     note: str | None = None
+    max_saturated: float = MAX_SATURATED
 
     @property
     def fitted(self) -> bool:
@@ -159,10 +162,13 @@ class DomainModel:
                 )
             holes = section.get("hole_diameter_px")
             hole_range = (float(holes[0]), float(holes[1])) if holes else None
+            max_sat = float(section.get("max_saturated", MAX_SATURATED))
+            if not MAX_SATURATED <= max_sat <= 1.0:
+                raise ValueError(f"max_saturated must be {MAX_SATURATED}..1, got {max_sat}")
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             return cls(note=f"domain section of the model card unusable ({exc}); cheap checks only")
         spread = (section.get("signals") or {}).get("spread") or {}
-        return cls(signals, spread.get("tta"), hole_range)
+        return cls(signals, spread.get("tta"), hole_range, max_saturated=max_sat)
 
     # ------------------------------------------------------------------ the checks
     def check(self, inputs: DomainInputs, features: FeatureFn | None = None) -> DomainVerdict:
@@ -170,7 +176,7 @@ class DomainModel:
         network's pooled features (None: the feature signal is skipped)."""
         reasons: list[str] = []
         checks: dict[str, dict[str, Any]] = {}
-        blank = _check_blank(inputs.image01, reasons, checks)
+        blank = _check_blank(inputs.image01, self.max_saturated, reasons, checks)
         _check_pixel_size(inputs, reasons, checks)
         _check_holes(inputs, self.hole_diameter_px, reasons, checks)
         ratios: list[float] = []
@@ -238,7 +244,10 @@ def _median_distance(signal: Signal, vectors: np.ndarray) -> float:
 
 
 def _check_blank(
-    image01: np.ndarray, reasons: list[str], checks: dict[str, dict[str, Any]]
+    image01: np.ndarray,
+    max_saturated: float,
+    reasons: list[str],
+    checks: dict[str, dict[str, Any]],
 ) -> bool:
     img = np.asarray(image01, dtype=np.float64)
     lo, hi = (float(v) for v in np.percentile(img, (2, 98)))
@@ -247,12 +256,12 @@ def _check_blank(
     checks["blank"] = {"ok": not blank, "value": round(rng, 6), "threshold": BLANK_CONTRAST}
     if blank:
         reasons.append(f"blank or constant image (intensity range {rng:.4f} of 1)")
-    sat = float(np.mean((img <= SATURATION_EPS) | (img >= 1.0 - SATURATION_EPS)))
-    ok = sat <= MAX_SATURATED or blank
-    checks["saturated"] = {"ok": ok, "value": round(sat, 4), "threshold": MAX_SATURATED}
+    sat = saturated_fraction(img)
+    ok = sat <= max_saturated or blank
+    checks["saturated"] = {"ok": ok, "value": round(sat, 4), "threshold": max_saturated}
     if not ok:
         reasons.append(
-            f"{100 * sat:.0f} % of pixels saturated (at most {100 * MAX_SATURATED:.0f} %)"
+            f"{100 * sat:.0f} % of pixels saturated (at most {100 * max_saturated:.0f} %)"
         )
     return blank
 

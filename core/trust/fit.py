@@ -31,9 +31,10 @@ import numpy as np
 from core.metrology.holes import measure_holes
 from core.metrology.surface import depth_below_top
 from core.progress import CancelToken, ProgressCallback, report
+from core.trust.domain import MAX_SATURATED
 from core.trust.features import extract_features
 from core.trust.reference import GaussianReference
-from core.trust.stats import STAT_NAMES, sample_windows, stats_matrix
+from core.trust.stats import STAT_NAMES, sample_windows, saturated_fraction, stats_matrix
 from core.trust.uncertainty import COVERAGE, fit_scale
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ class _Collected:
     hole_err: list[float] = field(default_factory=list)
     hole_raw: list[float] = field(default_factory=list)
     hole_cd_px: list[float] = field(default_factory=list)
+    saturated: list[float] = field(default_factory=list)
 
 
 def _collect(
@@ -90,6 +92,7 @@ def _collect(
         windows = sample_windows(rescale(img01, scale), size)
         out.windows.append(windows)
         out.stats.append(stats_matrix(windows))
+        out.saturated.append(saturated_fraction(img01))
         out.spread.append(float(res.uncertainty.mean()))
         out.depth_err.append(res.depth - truth)
         out.raw.append(res.uncertainty)
@@ -190,6 +193,9 @@ def fit_trust(
     )
     info = dict(data_info or {})
     info["n_images"] = len(ordered)
+    # the saturation the calibration images have is in the domain (a detector clipping
+    # its blacks is part of the simulated physics); more than nearly all of them had is not
+    max_saturated = min(1.0, max(MAX_SATURATED, float(np.quantile(c.saturated, 0.995))))
     domain = domain_section(
         references={k: v.to_json() for k, v in refs.items()},
         thresholds=thresholds,
@@ -199,6 +205,7 @@ def fit_trust(
         flag_rate_on_calibration=rate,
         quantile=quantile,
         hole_diameter_px=hole_range,
+        max_saturated=round(max_saturated, 4),
         data=info,
     )
     scales = {

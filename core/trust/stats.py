@@ -107,6 +107,13 @@ def feature_size_px(win: np.ndarray) -> float:
     return float(k - 1 + frac)
 
 
+def saturated_fraction(image01: np.ndarray) -> float:
+    """The share of pixels within :data:`SATURATION_EPS` of 0 or 1 (clipped by the detector
+    or the file's range)."""
+    a = np.asarray(image01)
+    return float(np.mean((a <= SATURATION_EPS) | (a >= 1.0 - SATURATION_EPS)))
+
+
 def window_stats(win: np.ndarray) -> np.ndarray:
     """The :data:`STAT_NAMES` vector (float64) of one 0..1 window."""
     a = np.asarray(win, dtype=np.float64)
@@ -117,7 +124,7 @@ def window_stats(win: np.ndarray) -> np.ndarray:
     grad = float(np.mean(gy * gy + gx * gx)) / max(contrast, BLANK_CONTRAST) ** 2
     std = float(a.std())
     skew = float(np.mean((a - a.mean()) ** 3)) / std**3 if std > 1e-9 else 0.0
-    saturated = float(np.mean((a <= SATURATION_EPS) | (a >= 1.0 - SATURATION_EPS)))
+    saturated = saturated_fraction(a)
     fine = a - ndi.gaussian_filter(a, 2.0, mode="reflect")
     return np.array(
         [

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from core.batch import expand_inputs, iter_inputs
 from tests.core.batch.helpers import png as _png
 
@@ -63,3 +65,22 @@ def test_folder_walk_is_sorted_depth_first(tmp_path: Path) -> None:
     top = _png(tmp_path / "z.png")
     a1 = _png(tmp_path / "a" / "1.PNG")  # suffixes are case-insensitive
     assert expand_inputs([tmp_path]) == [top, a1, a9, b2]
+
+
+def test_hidden_files_never_count_in_folders_globs_or_ground_truth(tmp_path: Path) -> None:
+    """macOS copies leave ``._name.png`` resource forks beside each image: junk bytes that
+    a folder scan must not queue as inputs (an explicit file is kept as given)."""
+    from core.batch.ground_truth import match_ground_truth
+
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.png").write_bytes(b"png")
+    (src / "._a.png").write_bytes(b"\x00\x05\x16\x07 resource fork")
+    assert expand_inputs([src]) == [src / "a.png"]
+    assert expand_inputs([str(src / "*.png")]) == [src / "a.png"]
+    assert expand_inputs([src / "._a.png"]) == [src / "._a.png"]
+    gt = tmp_path / "gt"
+    gt.mkdir()
+    (gt / "._a.png").write_bytes(b"junk")
+    truth = match_ground_truth(src / "a.png", np.zeros((2, 2), np.float32), gt)
+    assert truth.path is None

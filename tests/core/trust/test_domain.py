@@ -45,6 +45,24 @@ def test_blank_and_saturated_images_are_flagged() -> None:
     assert "12 % of pixels saturated" in v.reasons[0]
 
 
+def test_the_cards_saturation_limit_replaces_the_default() -> None:
+    """A detector that clips its blacks in the training physics: the calibration images'
+    saturation is in the domain (the card's max_saturated), more than that is not."""
+    sat = _image()
+    sat[:, :12] = 0.0  # 25 % of the pixels at the bottom of the range
+    fitted = DomainModel.from_card({"domain": {"signals": {}, "max_saturated": 0.3}})
+    assert fitted.max_saturated == 0.3
+    v = fitted.check(_inputs(sat))
+    assert v.in_domain and v.checks["saturated"] == {"ok": True, "value": 0.25, "threshold": 0.3}
+    sat[:, :18] = 0.0  # 37.5 %
+    v = fitted.check(_inputs(sat))
+    assert not v.in_domain and "38 % of pixels saturated (at most 30 %)" in v.reasons[0]
+    # a limit below the default, or not a share, makes the section unusable: cheap checks
+    for bad in (0.01, 1.5, "x"):
+        broken = DomainModel.from_card({"domain": {"signals": {}, "max_saturated": bad}})
+        assert broken.max_saturated == 0.05 and "unusable" in (broken.note or "")
+
+
 @pytest.mark.parametrize(
     ("px", "scale", "ok", "words"),
     [

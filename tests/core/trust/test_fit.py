@@ -51,6 +51,7 @@ def test_fit_trust_cli_writes_a_new_card_and_leaves_the_original(fitted: dict[st
     assert all(s["threshold"] > 0 for s in dom["signals"].values())
     assert dom["flag_rate_on_calibration"] <= dom["flag_rate_target"] == 0.025
     assert dom["data"]["n_images"] == 32 and len(dom["data"]["hash"]) == 64
+    assert 0.05 <= dom["max_saturated"] <= 1.0  # at least the default limit
     assert set(unc["scales"]) >= {"depth", "below_top"}
     assert ("hole" in unc["scales"]) == (unc["n_holes"] >= 20)
     assert unc["tta"] == "flips" and unc["coverage"] == 0.95

@@ -12,7 +12,8 @@ from core.trust.domain import DomainInputs, DomainModel
 
 def test_real_files_with_a_pixel_size_are_flagged_by_scale(real_sem_dir: Path) -> None:
     from core.batch import expand_inputs
-    from core.inference.resample import resample_factor, rescale
+    from core.inference.resample import rescale
+    from core.inference.scale import ScalePolicy, decide_scale
     from core.io import SemReadError, read_sem
     from core.models import read_card
     from core.resources import default_model_path
@@ -29,7 +30,10 @@ def test_real_files_with_a_pixel_size_are_flagged_by_scale(real_sem_dir: Path) -
         if sem.pixel_size_nm is None:
             continue
         img = np.asarray(sem.normalized(), dtype=np.float32)
-        scale = resample_factor(sem.pixel_size_nm, model_px, img.shape, [])
+        decision = decide_scale(
+            sem.pixel_size_nm, model_px, img.shape, ScalePolicy(), input_size=(72, 48)
+        )
+        scale = decision.factor  # what semdepth predict does (auto policy)
         small = rescale(img[:256, :256], min(scale, 1.0))
         v = model.check(
             DomainInputs(img, small, (72, 48), sem.pixel_size_nm, model_px, scale=scale)
