@@ -169,10 +169,7 @@ def _item(index: int, path: Path, status: str, error: str) -> BatchItem:
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return (
-        text if isinstance(exc, OSError | ValueError) and text else f"{type(exc).__name__}: {exc}"
-    )
+    return str(exc) or type(exc).__name__
 
 
 def todo_of(paths: Sequence[Path], skip: Callable[[Path], bool]) -> list[tuple[int, Path]]:

@@ -35,6 +35,7 @@ from core.progress import Cancelled, CancelToken
 
 if TYPE_CHECKING:
     from core.inference.predictor import Predictor
+    from core.trust.domain import FeatureFn
 
 #: One image's outcome: its result, or the exception predicting it raised.
 Outcome = PredictionResult | Exception
@@ -83,6 +84,7 @@ class Inferred:
     prep: Prepared
     depth_w: np.ndarray
     unc_w: np.ndarray
+    features: FeatureFn | None = None
 
 
 def finish_one(predictor: Predictor, done: Inferred | Exception) -> PredictionResult:
@@ -90,7 +92,45 @@ def finish_one(predictor: Predictor, done: Inferred | Exception) -> PredictionRe
     the exception that stands in its place."""
     if isinstance(done, Exception):
         raise done
-    return finish(predictor, done.prep, done.depth_w, done.unc_w)
+    return finish(predictor, done.prep, done.depth_w, done.unc_w, done.features)
+
+
+def shared_features(predictor: Predictor, items: Sequence[Prepared]) -> list[FeatureFn | None]:
+    """The domain check's encoder features of many crop-mode images in one pass: for each
+    image, a feature function that answers its own windows (those the check samples,
+    :func:`~core.trust.stats.sample_windows`) from that pass and anything else as
+    ``predictor.features`` would. All None when the card's domain check reads no features.
+    Pooled per window, so the same values as one image at a time (float rounding aside:
+    2e-7 seen)."""
+    from core.trust.stats import sample_windows
+
+    if "features" not in getattr(predictor.trust.domain, "signals", {}):
+        return [None] * len(items)
+    windows = [sample_windows(p.work, predictor.input_size) for p in items]
+    out: list[FeatureFn | None] = [None] * len(items)
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for k, w in enumerate(windows):
+        by_shape.setdefault(w.shape[1:], []).append(k)
+    for members in by_shape.values():
+        stack = np.concatenate([windows[k] for k in members])
+        feats = predictor.features(stack)
+        if feats is None:
+            continue
+        start = 0
+        for k in members:
+            n = len(windows[k])
+            out[k] = _known(predictor, windows[k], feats[start : start + n])
+            start += n
+    return out
+
+
+def _known(predictor: Predictor, windows: np.ndarray, feats: np.ndarray) -> FeatureFn:
+    def features(asked: np.ndarray) -> np.ndarray | None:
+        if asked.shape == windows.shape and np.array_equal(asked, windows):
+            return feats
+        return predictor.features(asked)
+
+    return features
 
 
 def infer_prepared(
@@ -117,10 +157,11 @@ def infer_prepared(
             for k in members:
                 out[k] = exc
             continue
+        feats = shared_features(predictor, items)
         share = (time.perf_counter() - t0) / len(items)
         for j, (k, prep) in enumerate(zip(members, items, strict=True)):
             prep.watch.timings["inference"] = share
-            out[k] = Inferred(prep, mean[j], std[j])
+            out[k] = Inferred(prep, mean[j], std[j], feats[j])
     for k, p in enumerate(preps):
         if out[k] is None:
             assert isinstance(p, Prepared)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from core.inference.predictor import Predictor
     from core.io import SemImage
     from core.models.noise2self import Noise2SelfDenoiser
+    from core.trust.domain import FeatureFn
 
 
 @dataclass
@@ -190,10 +191,16 @@ def infer(
 
 
 def finish(
-    predictor: Predictor, prep: Prepared, depth_w: np.ndarray, unc_w: np.ndarray
+    predictor: Predictor,
+    prep: Prepared,
+    depth_w: np.ndarray,
+    unc_w: np.ndarray,
+    features: FeatureFn | None = None,
 ) -> PredictionResult:
     """Everything after the forward passes: the image's own grid, the per-hole table
-    (field mode), the finiteness check, the trust step, the result."""
+    (field mode), the finiteness check, the trust step, the result. ``features``: the
+    domain check's encoder features (default: ``predictor.features``; the cross-file path
+    gives features computed for many files at once)."""
     sem, watch, notes, scale = prep.sem, prep.watch, prep.notes, prep.scale
     with watch.step("stitch"):
         records: list[HoleRecord] | None = None
@@ -226,7 +233,7 @@ def finish(
                 tta=predictor.tta_kind if prep.tta else None,
                 nm_per_du=predictor.nm_per_depth_unit,
             ),
-            predictor.features,
+            features or predictor.features,
         )
     return PredictionResult(
         depth=np.ascontiguousarray(depth, dtype=np.float32),

@@ -134,3 +134,27 @@ def test_a_slow_loop_bounds_what_is_in_flight(tmp_path: Path) -> None:
     assert [ahead.take(k).index for k in paths] == list(paths)
     t.join(5)
     ahead.close()
+
+
+def test_a_source_that_dies_fails_the_rest_as_rows(tmp_path: Path) -> None:
+    """A source that stops early (a Ray cluster lost): what it handed over is written, the
+    rest are failed rows naming why, and --resume predicts only those."""
+    src = _inputs(tmp_path / "in", 6, bad=False)
+    pred = predictor_for(Times255())
+
+    class Dies:
+        def start(self, todo: list[tuple[int, Path]], sink: Ahead) -> None:
+            for index, path in todo[:2]:
+                sink.put(index, lambda p=path: pred.predict(p))
+            sink.end(RuntimeError("the Ray job failed: node lost"))
+
+        def close(self) -> None:
+            pass
+
+    out = tmp_path / "out"
+    summary = run_batch([src], pred, out, formats=("tiff",), source=Dies())
+    assert (summary.n_done, summary.n_failed) == (2, 4)
+    rows = read_summary(out / "summary.csv")
+    assert [r["error"] for r in rows[2:]] == ["the Ray job failed: node lost"] * 4
+    again = run_batch([src], pred, out, formats=("tiff",), resume=True, batch_files=4)
+    assert (again.n_done, again.n_resumed) == (6, 2)

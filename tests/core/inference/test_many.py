@@ -104,3 +104,30 @@ def test_cancel_raises_for_all(tmp_path: Path, tiny_predictor: Predictor) -> Non
         tiny_predictor.predict_many(_crops(tmp_path / "in", 3), cancel=token)
     with pytest.raises(ValueError, match="unknown mode"):
         tiny_predictor.predict_many([], mode="nope")
+
+
+def test_the_domain_features_of_many_crops_come_from_one_pass(tmp_path: Path) -> None:
+    """A card whose domain check reads encoder features (the bundled default model): one
+    feature pass per stack instead of one per file, the same verdicts."""
+    from core.resources import default_model_path
+
+    pred = Predictor.from_checkpoint(default_model_path(), device="cpu", fast_path="fp32")
+    assert "features" in pred.trust.domain.signals
+    paths = _crops(tmp_path / "in", 6)  # two shapes: 2 and 4 files
+    calls: list[int] = []
+    features = pred.features
+    pred.features = lambda w: calls.append(len(w)) or features(w)  # type: ignore[method-assign]
+    many = pred.predict_many(paths)
+    assert sorted(calls) == [2, 4]  # one pass per stack, not one per file
+    pred.features = features  # type: ignore[method-assign]
+    for path, got in zip(paths, many, strict=True):
+        assert isinstance(got, PredictionResult)
+        one = pred.predict(path)
+        np.testing.assert_allclose(got.depth, one.depth, atol=1e-3, rtol=0)
+        assert got.trust is not None and one.trust is not None
+        a, b = got.trust.domain, one.trust.domain
+        assert a.in_domain == b.in_domain and a.reasons == b.reasons
+        assert a.score == pytest.approx(b.score, rel=1e-5)
+        assert a.checks["features"]["value"] == pytest.approx(
+            b.checks["features"]["value"], rel=1e-4
+        )
