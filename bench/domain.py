@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchdoc import update_section  # noqa: E402
+from benchdoc import publish  # noqa: E402
 from trust_eval import bench_parser, evaluate_folder  # noqa: E402
 
 SECTION = "## Domain check"
@@ -134,9 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         "\nTargets: in-family flagged <= 5 %; bad images of a held-out family flagged "
         ">= 90 %; every real file flagged.\n"
     )
-    print(body)
-    if not args.no_doc:
-        update_section(args.doc, f"## {args.section}", body)
+    publish(f"## {args.section}", body, write=not args.no_doc, doc=args.doc)
     return 0
 
 

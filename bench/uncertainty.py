@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchdoc import update_section  # noqa: E402
+from benchdoc import publish  # noqa: E402
 from trust_eval import RATIO_EDGES, bench_parser, evaluate_folder, pooled  # noqa: E402
 
 SECTION = "## Uncertainty"
@@ -152,9 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         f"curves: `docs/{png.name}` (observed share within +-z sigma against "
         "the Gaussian nominal coverage; the conformal scale fixes the 95 % point only).\n"
     )
-    print(body)
-    if not args.no_doc:
-        update_section(args.doc, f"## {args.section}", body)
+    publish(f"## {args.section}", body, write=not args.no_doc, doc=args.doc)
     return 0
 
 
