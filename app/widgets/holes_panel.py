@@ -61,12 +61,12 @@ def cd_unit(table: Any) -> str:
 
 
 def position_columns(units: Units, holes: Sequence[Any]) -> list[Column]:
-    """Centre columns: px, or one physical unit for the whole table (the largest hole
-    picks it)."""
+    """Centre columns: px, or one physical unit for the whole table (the farthest centre
+    picks it: "11.35 µm", not "1.135e+04 nm")."""
     if units.physical_lengths and units.pixel_size_nm:
         ps = float(units.pixel_size_nm)
-        biggest = max((hole_size_px(h) * ps for h in holes), default=1.0)
-        factor, symbol = length_unit(biggest)
+        farthest = max((max(h.row, h.col) + 0.5 for h in holes), default=1.0)
+        factor, symbol = length_unit(farthest * ps)
 
         def length(px: float) -> str:
             return f"{px * ps / factor:.4g}"

@@ -51,3 +51,19 @@ def test_units_follow_the_choice_and_what_is_known() -> None:
     empty = Units.for_data("nm", None)
     assert empty.depth_unit == "nm" and empty.length_symbol == "m"
     assert Units.for_data("DU", None).depth_unit == "DU"
+
+
+def test_hole_positions_take_the_unit_of_the_farthest_centre() -> None:
+    """An 11 µm wide field of 400 nm holes: centres in µm ("11.35"), not "1.135e+04" nm."""
+    from app.widgets.holes_panel import position_columns
+
+    holes = [
+        SimpleNamespace(row=20.0, col=30.0, top_cd_px=36.0),
+        SimpleNamespace(row=300.0, col=1016.5, top_cd_px=40.0),
+    ]
+    cols = position_columns(Units("nm", 11.16, 0.5), holes)
+    assert [title for title, _ in cols] == ["y (µm)", "x (µm)"]
+    assert cols[1][1](holes[1]) == f"{1017.0 * 11.16 / 1000:.4g}"
+    assert cols[0][1](holes[0]) == f"{20.5 * 11.16 / 1000:.4g}"
+    px = position_columns(Units("DU", 11.16, 0.5), holes)
+    assert [title for title, _ in px] == ["Row (px)", "Col (px)"]
