@@ -38,11 +38,14 @@ def batch_files_for(requested: str | int, paths: list[Path], input_size: tuple[i
 def predict_workers_for(requested: str | int, batch_files: int, n_todo: int) -> int:
     """``--predict-workers``: a number as given (only with ``batch_files > 1``); ``auto``:
     1 when files share passes, at least :data:`AUTO_WORKERS_FROM` are left to predict and
-    the machine has 2 or more cores (a worker takes a few seconds to start), else 0."""
+    the machine has 2 or more cores (a worker takes a few seconds to start), else 0 (and
+    always 0 in the desktop build)."""
     if batch_files <= 1:
         return 0
     if str(requested) != "auto":
         return max(0, int(requested))
+    if getattr(sys, "frozen", False):  # the desktop build: threads (spawn there is untested)
+        return 0
     return 1 if n_todo >= AUTO_WORKERS_FROM and (os.cpu_count() or 1) >= 2 else 0
 
 
