@@ -97,3 +97,22 @@ def test_ctrl_c_to_the_process_group_cancels(tmp_path: Path, tiny_checkpoint: Pa
     listed = {name for r in rows for name in r["outputs"].split(";") if name}
     written = {p.name for p in out.iterdir() if p.name.startswith("c")}
     assert written == listed and not temp_files(out)
+
+
+def test_the_auto_rules(tmp_path: Path, monkeypatch) -> None:
+    import sys
+
+    from core.cli.predict_sources import batch_files_for, predict_workers_for
+
+    crops = [png(tmp_path / f"c{i}.png", seed=i) for i in range(3)]
+    big = png(tmp_path / "big.png", shape=(400, 300))
+    assert batch_files_for("auto", crops, (72, 48)) == 32
+    assert batch_files_for("auto", [*crops, big], (72, 48)) == 1  # progress inside big files
+    assert batch_files_for("5", [big], (72, 48)) == 5
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert predict_workers_for("auto", 32, 1000) == 1
+    assert predict_workers_for("auto", 32, 100) == 0  # not worth a worker's start-up
+    assert predict_workers_for("auto", 1, 1000) == 0  # one file at a time: this process
+    assert predict_workers_for("3", 32, 5) == 3
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert predict_workers_for("auto", 32, 1000) == 0
