@@ -1,7 +1,8 @@
 """Files per second from disk to disk: the local engine one file at a time (today's path),
-the local cross-file path, and the Ray engine with 1 and 2 workers on this machine, side by
-side in one run -> the ``## Files per second: cross-file batching and Ray`` section of
-docs/benchmarks.md (``python bench/speed.py --only files``).
+the local cross-file path (threads, and with one predict worker process), and the Ray
+engine with 1 and 2 workers on this machine, side by side in one run -> the ``## Files per
+second: cross-file batching and Ray`` section of docs/benchmarks.md (``python
+bench/speed.py --only files``).
 
 The inputs: ``--files`` PNG crops of 72 x 48 px cut from simulated fields (the inputs of
 the RSS batch of ``## Inference speed``, whose files/s is today's figure), written with the
@@ -137,9 +138,24 @@ def measure(
             paths, pred, out, formats=FORMATS, on_item=on, batch_files=32
         ),
     }
+    import torch
+
+    from core.batch.procs import ProcessSource
+    from core.batch.remote import PredictorSpec
+
+    local_spec = PredictorSpec.from_files(
+        model, device="cpu", fast_path="auto", batch_size=None, mode="auto", tta=True,
+        scale_policy="auto", threads=torch.get_num_threads(),
+    )  # fmt: skip
+    engines["local, cross-file + 1 predict worker process (--predict-workers 1)"] = (
+        lambda out, on: run_batch(
+            paths, pred, out, formats=FORMATS, on_item=on, batch_files=32,
+            source=ProcessSource(local_spec, workers=1, files=32),
+        )
+    )  # fmt: skip
     info: dict[str, Any] = {"cores": cores, "fast_path": pred.fast_path, "ray": None}
     if with_ray:
-        from core.batch.ray_engine import PredictorSpec, RayOptions, RaySource, init_ray
+        from core.batch.ray_engine import RayOptions, RaySource, init_ray
 
         t0 = time.perf_counter()
         init_ray(num_cpus=cores)
@@ -148,6 +164,10 @@ def measure(
             model, device="cpu", fast_path="auto", batch_size=None, mode="auto", tta=True,
             scale_policy="auto",
         )  # fmt: skip
+        # let Ray's own start-up (its worker processes importing) end before any timing
+        warm = RaySource(spec, RayOptions(workers=1, cpus_per_worker=cores))
+        run_batch(paths[:4], pred, tmp / "ray_warmup", formats=FORMATS, source=warm)
+        time.sleep(2.0)
 
         def ray_engine(workers: int) -> Callable[[Path, Callable[[Any], None]], Any]:
             options = RayOptions(workers=workers, cpus_per_worker=cores / workers)
@@ -212,12 +232,16 @@ def section(measured: dict[str, Any], cmd: str, cpu: str, worker_rate: float | N
             f"{r['max_diff']:.2g} |"
         )
     cross = rows.get("local, cross-file (--batch-files 32)")
+    local = {k: v for k, v in rows.items() if k.startswith("local, cross-file")}
     lines += [""]
-    if cross is not None:
-        ratio = cross["files_s"] / today["files_s"]
+    if local:
+        name, best = max(local.items(), key=lambda kv: kv[1]["files_s"])
+        ratio = best["files_s"] / today["files_s"]
         lines.append(
-            f"Target: the cross-file path >= 3x today's files/s on this CPU with the same "
-            f"settings and outputs: **{ratio:.2f}x** ({'met' if ratio >= 3 else 'missed'})."
+            f"Target: >= 3x today's files/s on this CPU with the same settings and outputs: "
+            f"**{ratio:.2f}x** by {name} ({'met' if ratio >= 3 else 'missed'}). `semdepth "
+            "predict` picks the cross-file path for crop-sized inputs and, from 500 files on "
+            "2 or more cores, one predict worker process (`auto`)."
         )
     lines += [
         "",

@@ -27,20 +27,14 @@ from __future__ import annotations
 import logging
 import math
 import os
-import pickle
-import tempfile
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
+from typing import Any
 
 from core.batch.ahead import Ahead
-
-if TYPE_CHECKING:
-    from core.inference import PredictionResult
+from core.batch.remote import PredictActor, PredictorSpec, pack, unpack
 
 log = logging.getLogger(__name__)
 
@@ -83,134 +77,6 @@ class RayOptions:
         if self.address is None:
             return float(max(1, (os.cpu_count() or 1) // max(1, self.workers)))
         return 1.0
-
-
-@dataclass(frozen=True)
-class PredictorSpec:
-    """What each worker builds its predictor from: the model's files (bytes: they travel
-    with the job), the denoiser's, and the predictor and prediction settings."""
-
-    model: dict[str, bytes]
-    denoiser: dict[str, bytes] | None
-    device: str
-    fast_path: str
-    batch_size: int | None
-    mode: str
-    tta: bool
-    scale_policy: Any
-    threads: int = 1
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_files(
-        cls, model: Path, denoiser: Path | None = None, **settings: Any
-    ) -> PredictorSpec:
-        return cls(
-            _checkpoint_bytes(model), _checkpoint_bytes(denoiser) if denoiser else None, **settings
-        )
-
-
-def _checkpoint_bytes(path: Path) -> dict[str, bytes]:
-    """The weights and card of a checkpoint, by file name."""
-    weights = Path(path)
-    card = weights.with_suffix(".json")
-    files = {weights.name: weights.read_bytes()}
-    if card.is_file():
-        files[card.name] = card.read_bytes()
-    return files
-
-
-def _write_checkpoint(folder: Path, files: dict[str, bytes]) -> Path:
-    for name, data in files.items():
-        (folder / name).write_bytes(data)
-    return folder / next(n for n in files if not n.endswith(".json"))
-
-
-# ----------------------------------------------------------------------------- the worker
-class RemoteError(ValueError):
-    """A worker's failure on one input, carried as the text the local engine would show."""
-
-
-def failure_text(exc: BaseException) -> str:
-    """The ``error`` column :func:`~core.batch.runner.capture_failure` gives ``exc``."""
-    from core.io import SemReadError
-
-    if isinstance(exc, SemReadError | FileExistsError | ValueError | OSError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
-
-
-def pack(outcome: PredictionResult | Exception) -> bytes:
-    """One input's outcome as bytes for the trip back to the driver."""
-    from core.inference import ScaleSkipped
-
-    if isinstance(outcome, ScaleSkipped):
-        return pickle.dumps(("skipped", str(outcome), outcome.decision), protocol=5)
-    if isinstance(outcome, Exception):
-        try:
-            data = pickle.dumps(("error", outcome), protocol=5)
-            pickle.loads(data)  # an exception that cannot come back goes as its text
-            return data
-        except Exception:
-            return pickle.dumps(("error", RemoteError(failure_text(outcome))), protocol=5)
-    return pickle.dumps(("done", outcome), protocol=5)
-
-
-def unpack(data: bytes) -> PredictionResult:
-    """The result :func:`pack` carried, or raise the failure it carried."""
-    from core.inference import ScaleSkipped
-
-    kind, *rest = pickle.loads(data)
-    if kind == "skipped":
-        raise ScaleSkipped(rest[0], rest[1])
-    if kind == "error":
-        raise rest[0]
-    return rest[0]  # type: ignore[no-any-return]
-
-
-class PredictActor:
-    """A Ray Data actor: one predictor, built once from a :class:`PredictorSpec`; each call
-    predicts a batch of inputs (``index``, ``path`` columns) and returns their ``index``
-    and packed outcome (``payload``)."""
-
-    def __init__(self, spec: PredictorSpec | list[Any]) -> None:
-        import torch
-
-        from core.inference import Predictor
-
-        if isinstance(spec, list):  # [a reference into Ray's object store]
-            import ray
-
-            spec = ray.get(spec[0])
-        assert isinstance(spec, PredictorSpec)
-
-        torch.set_num_threads(max(1, spec.threads))
-        self._dir = tempfile.TemporaryDirectory(prefix="semdepth-ray-")
-        folder = Path(self._dir.name)
-        model = _write_checkpoint(folder, spec.model)
-        denoiser = None
-        if spec.denoiser is not None:
-            sub = folder / "denoiser"
-            sub.mkdir()
-            denoiser = _write_checkpoint(sub, spec.denoiser)
-        self.predictor = Predictor.from_checkpoint(
-            model, device=spec.device, fast_path=spec.fast_path, batch_size=spec.batch_size
-        )
-        if denoiser is not None:
-            self.predictor.set_denoiser(denoiser)
-        self.spec = spec
-
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        spec = self.spec
-        outcomes = self.predictor.predict_many(
-            [str(p) for p in batch["path"]],
-            mode=spec.mode,
-            tta=spec.tta,
-            scale_policy=spec.scale_policy,
-        )
-        payload = np.empty(len(outcomes), dtype=object)
-        payload[:] = [pack(o) for o in outcomes]
-        return {"index": np.asarray(batch["index"], dtype=np.int64), "payload": payload}
 
 
 # ----------------------------------------------------------------------------- the driver

@@ -29,13 +29,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from core.cli.predict_sources import (
+    AUTO_BATCH_FILES,
+    batch_files_for,
+    predict_workers_for,
+    process_source,
+    ray_source,
+)
 from core.cli.support import bar_progress, finish_batch, progress_bar, sigint_cancels
 from core.progress import CancelToken, ProgressCallback
 
 FAST_PATH_CHOICES = ("auto", "fp32", "channels-last", "bf16", "onnx", "compile")
 SCALE_POLICY_CHOICES = ("auto", "model", "native", "skip")
-#: ``--batch-files auto`` for crop-sized inputs (the cross-file path, docs/inference.md).
-AUTO_BATCH_FILES = 32
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -102,6 +107,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="crop-sized files whose crops share one forward pass, reading, predicting and "
         "writing overlapping (1: one file at a time, with progress inside each file); "
         f"auto = {AUTO_BATCH_FILES} when the inputs are crop-sized, else 1 [auto]",
+    )
+    p.add_argument(
+        "--predict-workers",
+        default="auto",
+        metavar="N",
+        help="with --batch-files > 1: worker processes that read and predict while this one "
+        "writes (0: threads in this process); auto = 1 for 500 or more files on 2 or more "
+        "cores, else 0 [auto]",
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     ray = p.add_argument_group(
@@ -178,6 +191,10 @@ def _check_arguments(args: argparse.Namespace) -> tuple[tuple[str, ...], str, li
             return str(exc)
     elif args.address or args.gpus_per_worker:
         return "--address and --gpus-per-worker need --engine ray"
+    if args.predict_workers != "auto" and not str(args.predict_workers).isdigit():
+        return (
+            f"--predict-workers must be auto or a whole number >= 0, not {args.predict_workers!r}"
+        )
     if args.batch_files != "auto" and (
         not str(args.batch_files).isdigit() or int(args.batch_files) < 1
     ):
@@ -256,21 +273,6 @@ def run(args: argparse.Namespace) -> int:
         return _predict(args, folder, inputs, paths, formats, fast_path, model_path)
 
 
-def batch_files_for(requested: str | int, paths: list[Path], input_size: tuple[int, int]) -> int:
-    """``--batch-files``: a number as given; ``auto``: :data:`AUTO_BATCH_FILES` when the
-    first inputs (up to 64, from their headers) are all near the model's input size (crop
-    mode), else 1 (large images keep their progress inside each file)."""
-    if str(requested) != "auto":
-        return max(1, int(requested))
-    from core.inference.modes import near_input_size
-    from core.io import peek_shape
-
-    shapes = [peek_shape(p) for p in paths[:64]]
-    known = [s for s in shapes if s is not None]
-    crops = bool(known) and all(near_input_size(s, input_size) for s in known)
-    return AUTO_BATCH_FILES if crops else 1
-
-
 def _predict(
     args: argparse.Namespace,
     folder: Any,
@@ -302,20 +304,26 @@ def _predict(
             return 2
     n_done, n_inputs = len(folder.complete), len(paths)
     batch_files = batch_files_for(args.batch_files, paths, predictor.input_size)
+    workers = (
+        0 if ray else predict_workers_for(args.predict_workers, batch_files, n_inputs - n_done)
+    )
     print(
         f"model {predictor.model_id} ({model_path}); device {predictor.device}; "
         f"fast path {predictor.fast_path}; mode {args.mode}; scale policy {args.scale_policy}; "
         f"TTA {'off' if args.no_tta else 'on'}; "
         f"denoise {predictor.denoiser.model_id if predictor.denoiser else 'off'}; "
-        f"{batch_files} file(s) per pass; {n_inputs} input(s)"
+        f"{batch_files} file(s) per pass"
+        f"{f', {workers} predict worker process(es)' if workers else ''}; {n_inputs} input(s)"
         f"{f', {n_done} already complete' if n_done else ''} -> {folder.path}",
         file=sys.stderr,
     )
     source = None
     if ray:
-        source = _ray_source(args, model_path, fast_path, batch_files)
+        source = ray_source(args, model_path, fast_path, batch_files, _err)
         if source is None:
             return 2
+    elif workers:
+        source = process_source(args, model_path, fast_path, batch_files, workers)
     token = CancelToken()
     with _progress(n_inputs, quiet=args.quiet) as progress, sigint_cancels(token, "predict"):
         summary = run_batch(
@@ -340,44 +348,6 @@ def _predict(
             file=sys.stderr,
         )
     return finish_batch(summary, token)
-
-
-def _ray_source(args: argparse.Namespace, model_path: Path, fast_path: str, files: int) -> Any:
-    """The Ray engine's source, Ray started or joined (before Ctrl+C is ours); None after
-    saying why it cannot be."""
-    from core.batch.ray_engine import PredictorSpec, RayOptions, RaySource, RayUnavailableError
-
-    device = "cuda" if args.gpus_per_worker > 0 and args.device == "auto" else args.device
-    spec = PredictorSpec.from_files(
-        model_path,
-        Path(args.denoise) if args.denoise is not None else None,
-        device=device,
-        fast_path=fast_path,
-        batch_size=args.batch_size,
-        mode=args.mode,
-        tta=not args.no_tta,
-        scale_policy=args.scale_policy,
-    )
-    options = RayOptions(
-        address=args.address,
-        workers=args.workers,
-        gpus_per_worker=args.gpus_per_worker,
-        cpus_per_worker=args.cpus_per_worker,
-        files_per_call=files,
-    )
-    source = RaySource(spec, options)
-    try:
-        resources = source.connect()
-    except RayUnavailableError as exc:
-        _err(str(exc))
-        return None
-    have = ", ".join(f"{v:g} {k}" for k, v in sorted(resources.items()))
-    print(
-        f"ray: {args.address or 'embedded local Ray'} ({have}); {args.workers} worker(s), "
-        f"{options.cpus():g} CPU and {args.gpus_per_worker:g} GPU each, device {device}",
-        file=sys.stderr,
-    )
-    return source
 
 
 @contextmanager

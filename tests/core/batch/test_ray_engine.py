@@ -123,8 +123,8 @@ def test_cancel_stops_the_job_and_keeps_what_is_listed(
 
 @pytest.mark.slow
 def test_ctrl_c_cancels_an_embedded_ray_job(model: Path, tmp_path: Path) -> None:
-    """A real SIGINT to ``semdepth predict --engine ray``: exit 130, the rows so far, its
-    embedded Ray shut down (its own process; needs the module's Ray not running)."""
+    """A real SIGINT to the process group of ``semdepth predict --engine ray`` (its own
+    embedded Ray beside the module's): exit 130, the rows so far, nothing beyond them."""
     from tests.core.batch.faults import cli
 
     src = tmp_path / "in"

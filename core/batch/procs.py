@@ -1,0 +1,138 @@
+"""Worker processes for the local engine: the predictions in ``workers`` other processes,
+the writing here (``semdepth predict --predict-workers N``).
+
+One process shares one interpreter lock between its reading, trust step and writing
+threads; on a small CPU that lock, not the model, caps the cross-file path. Here each
+worker process holds one predictor (built from the model's bytes, as a Ray actor's is:
+:class:`~core.batch.remote.PredictorSpec`) and predicts ``files`` inputs per call with
+:meth:`~core.inference.Predictor.predict_many` (read, forward passes, trust step); this
+process unpacks the results in input order and writes them through the batch's writer
+pool (:class:`~core.batch.ahead.Ahead`), so the files and rows are those of one file at a
+time. The workers ignore Ctrl+C (this process cancels them) and start with ``spawn``
+(never a fork of a process running torch threads).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.batch.ahead import Ahead
+
+if TYPE_CHECKING:
+    from core.batch.remote import PredictActor, PredictorSpec
+
+log = logging.getLogger(__name__)
+
+_WORKER: PredictActor | None = None
+
+
+def _init_worker(spec: PredictorSpec) -> None:
+    """In each worker process: ignore Ctrl+C, build the predictor once."""
+    global _WORKER
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from core.batch.remote import PredictActor
+
+    _WORKER = PredictActor(spec)
+
+
+def _predict_chunk(paths: list[str]) -> list[bytes]:
+    """In a worker process: the packed outcome of each path."""
+    import numpy as np
+
+    assert _WORKER is not None
+    batch = {"index": np.arange(len(paths)), "path": np.asarray(paths, dtype=object)}
+    return [bytes(b) for b in _WORKER(batch)["payload"]]
+
+
+class ProcessSource:
+    """A :class:`~core.batch.ahead.Source` of ``workers`` processes, ``files`` inputs per
+    call, at most two calls per worker in flight (module docstring)."""
+
+    def __init__(self, spec: PredictorSpec, *, workers: int = 1, files: int = 32) -> None:
+        self.spec = spec
+        self.workers = max(1, int(workers))
+        self.files = max(1, int(files))
+        self._stop = threading.Event()
+        self._pool: ProcessPoolExecutor | None = None
+        self._thread: threading.Thread | None = None
+        self.info: dict[str, Any] = {"predict_workers": self.workers}
+
+    def start(self, todo: Sequence[tuple[int, Path]], sink: Ahead) -> None:
+        import multiprocessing
+
+        self._pool = ProcessPoolExecutor(
+            self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(self.spec,),
+        )
+        self._thread = threading.Thread(
+            target=self._run, args=(list(todo), sink), name="semdepth-procs", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, todo: list[tuple[int, Path]], sink: Ahead) -> None:
+        assert self._pool is not None
+        chunks = [todo[k : k + self.files] for k in range(0, len(todo), self.files)]
+        pending: deque[tuple[list[tuple[int, Path]], Future[list[bytes]]]] = deque()
+        failure: BaseException | None = None
+        try:
+            for chunk in chunks:
+                if self._stop.is_set():
+                    return
+                while len(pending) >= 2 * self.workers:
+                    if not self._hand_over(pending.popleft(), sink):
+                        return
+                future = self._pool.submit(_predict_chunk, [str(p) for _, p in chunk])
+                pending.append((chunk, future))
+            while pending:
+                if not self._hand_over(pending.popleft(), sink):
+                    return
+        except BaseException as exc:
+            if not self._stop.is_set():
+                log.error("a worker process failed: %s", exc)
+                failure = RuntimeError(f"a worker process failed: {exc}")
+        finally:
+            sink.end(failure)
+
+    def _hand_over(
+        self, entry: tuple[list[tuple[int, Path]], Future[list[bytes]]], sink: Ahead
+    ) -> bool:
+        from core.batch.remote import unpack
+
+        chunk, future = entry
+        while True:
+            if self._stop.is_set():
+                return False
+            try:
+                payloads = future.result(timeout=0.1)
+                break
+            except TimeoutError:
+                continue
+        for (index, _), raw in zip(chunk, payloads, strict=True):
+            if not sink.put(index, _finisher(raw, unpack), len(raw) // 16):
+                return False
+        return True
+
+    def close(self) -> None:
+        """Stop handing over, cancel the calls not started, end the workers."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def _finisher(raw: bytes, unpack: Any) -> Any:
+    return lambda: unpack(raw)
+
+
+__all__ = ["ProcessSource"]

@@ -1,0 +1,127 @@
+"""Where ``semdepth predict``'s predictions are made: files per pass (``--batch-files``),
+worker processes (``--predict-workers``, :mod:`core.batch.procs`) or a Ray cluster
+(``--engine ray``, :mod:`core.batch.ray_engine`); the writing is always this process's."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+#: ``--batch-files auto`` for crop-sized inputs (the cross-file path, docs/inference.md).
+AUTO_BATCH_FILES = 32
+#: ``--predict-workers auto`` starts a worker process from this many files to predict: it
+#: takes about 2 s to start and gained about 20 % steady files/s over the threads on the
+#: loaded 2-core CPU it was measured on (bench/speed.py --only files), so it pays from
+#: about 500 files.
+AUTO_WORKERS_FROM = 500
+
+
+def batch_files_for(requested: str | int, paths: list[Path], input_size: tuple[int, int]) -> int:
+    """``--batch-files``: a number as given; ``auto``: :data:`AUTO_BATCH_FILES` when the
+    first inputs (up to 64, from their headers) are all near the model's input size (crop
+    mode), else 1 (large images keep their progress inside each file)."""
+    if str(requested) != "auto":
+        return max(1, int(requested))
+    from core.inference.modes import near_input_size
+    from core.io import peek_shape
+
+    shapes = [peek_shape(p) for p in paths[:64]]
+    known = [s for s in shapes if s is not None]
+    crops = bool(known) and all(near_input_size(s, input_size) for s in known)
+    return AUTO_BATCH_FILES if crops else 1
+
+
+def predict_workers_for(requested: str | int, batch_files: int, n_todo: int) -> int:
+    """``--predict-workers``: a number as given (only with ``batch_files > 1``); ``auto``:
+    1 when files share passes, at least :data:`AUTO_WORKERS_FROM` are left to predict and
+    the machine has 2 or more cores (a worker takes a few seconds to start), else 0 (and
+    always 0 in the desktop build)."""
+    if batch_files <= 1:
+        return 0
+    if str(requested) != "auto":
+        return max(0, int(requested))
+    if getattr(sys, "frozen", False):  # the desktop build: threads (spawn there is untested)
+        return 0
+    return 1 if n_todo >= AUTO_WORKERS_FROM and (os.cpu_count() or 1) >= 2 else 0
+
+
+def predictor_spec(
+    args: argparse.Namespace, model_path: Path, fast_path: str, device: str, threads: int
+) -> Any:
+    """What a worker (process or Ray actor) builds its predictor from."""
+    from core.batch.remote import PredictorSpec
+
+    return PredictorSpec.from_files(
+        model_path,
+        Path(args.denoise) if args.denoise is not None else None,
+        device=device,
+        fast_path=fast_path,
+        batch_size=args.batch_size,
+        mode=args.mode,
+        tta=not args.no_tta,
+        scale_policy=args.scale_policy,
+        threads=threads,
+    )
+
+
+def process_source(
+    args: argparse.Namespace, model_path: Path, fast_path: str, files: int, workers: int
+) -> Any:
+    """``workers`` worker processes, each with this process's torch threads shared out (one
+    worker: the same threads, so the same bits as predicting here)."""
+    import torch
+
+    from core.batch.procs import ProcessSource
+
+    threads = max(1, torch.get_num_threads() // workers)
+    spec = predictor_spec(args, model_path, fast_path, args.device, threads)
+    return ProcessSource(spec, workers=workers, files=files)
+
+
+def ray_source(
+    args: argparse.Namespace,
+    model_path: Path,
+    fast_path: str,
+    files: int,
+    err: Callable[[str], None],
+) -> Any:
+    """The Ray engine's source, Ray started or joined (before Ctrl+C is ours); None after
+    saying why it cannot be."""
+    from core.batch.ray_engine import RayOptions, RaySource, RayUnavailableError
+
+    device = "cuda" if args.gpus_per_worker > 0 and args.device == "auto" else args.device
+    spec = predictor_spec(args, model_path, fast_path, device, threads=1)  # set per actor
+    options = RayOptions(
+        address=args.address,
+        workers=args.workers,
+        gpus_per_worker=args.gpus_per_worker,
+        cpus_per_worker=args.cpus_per_worker,
+        files_per_call=files,
+    )
+    source = RaySource(spec, options)
+    try:
+        resources = source.connect()
+    except RayUnavailableError as exc:
+        err(str(exc))
+        return None
+    have = ", ".join(f"{v:g} {k}" for k, v in sorted(resources.items()))
+    print(
+        f"ray: {args.address or 'embedded local Ray'} ({have}); {args.workers} worker(s), "
+        f"{options.cpus():g} CPU and {args.gpus_per_worker:g} GPU each, device {device}",
+        file=sys.stderr,
+    )
+    return source
+
+
+__all__ = [
+    "AUTO_BATCH_FILES",
+    "batch_files_for",
+    "predict_workers_for",
+    "predictor_spec",
+    "process_source",
+    "ray_source",
+]

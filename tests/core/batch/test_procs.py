@@ -1,0 +1,118 @@
+"""Worker processes for the local engine (``--predict-workers``): the files and rows of one
+file at a time, a bad file as a row, cancel, Ctrl+C to the whole process group."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from core.batch import BatchItem, read_summary, run_batch
+from core.batch.procs import ProcessSource
+from core.batch.remote import PredictorSpec
+from core.cli import main
+from core.inference import Predictor
+from core.progress import CancelToken
+from tests.core.batch.compare import assert_same_outputs
+from tests.core.batch.helpers import png, temp_files
+
+
+def _inputs(folder: Path, n: int) -> Path:
+    for i in range(n):
+        png(folder / f"c{i:02d}.png", seed=i, shape=(72, 48) if i % 4 else (66, 44))
+    (folder / "c03_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+    return folder
+
+
+def test_cli_predict_workers_writes_the_files_of_one_at_a_time(
+    tmp_path: Path, tiny_checkpoint: Path, capsys
+) -> None:
+    src = _inputs(tmp_path / "in", 11)
+    common = ["--model", str(tiny_checkpoint), "--fast-path", "fp32", "-q"]
+    one = ["predict", str(src), "--out", str(tmp_path / "one"), "--batch-files", "1"]
+    assert main(one + common) == 1
+    procs = ["predict", str(src), "--out", str(tmp_path / "procs"), "--batch-files", "4"]
+    assert main([*procs, "--predict-workers", "1", *common]) == 1
+    assert "1 predict worker process(es)" in capsys.readouterr().err
+    assert_same_outputs(tmp_path / "one", tmp_path / "procs", atol=1e-3)
+    rows = {Path(r["file"]).name: r for r in read_summary(tmp_path / "procs" / "summary.csv")}
+    assert rows["c03_broken.png"]["status"] == "failed"
+    assert "c03_broken.png" in rows["c03_broken.png"]["error"]
+
+
+def test_cancel_stops_the_workers_and_keeps_what_is_listed(
+    tmp_path: Path, tiny_checkpoint: Path
+) -> None:
+    src = _inputs(tmp_path / "in", 30)
+    spec = PredictorSpec.from_files(
+        tiny_checkpoint, device="cpu", fast_path="fp32", batch_size=None, mode="auto",
+        tta=True, scale_policy="auto",
+    )  # fmt: skip
+    source = ProcessSource(spec, workers=1, files=3)
+    token = CancelToken()
+
+    def on_item(item: BatchItem) -> None:
+        if item.index == 4:
+            token.cancel()
+
+    pred = Predictor.from_checkpoint(tiny_checkpoint, device="cpu", fast_path="fp32")
+    out = tmp_path / "out"
+    summary = run_batch(
+        [src], pred, out, formats=("tiff",), source=source, cancel=token, on_item=on_item,
+        batch_files=3,
+    )  # fmt: skip
+    assert summary.cancelled and len(summary.items) == 5
+    rows = read_summary(out / "summary.csv")
+    listed = {name for r in rows for name in r["outputs"].split(";") if name}
+    assert {p.name for p in out.glob("*.tif")} == listed
+    assert source._pool is None and not temp_files(out)  # the workers are gone
+
+
+def test_ctrl_c_to_the_process_group_cancels(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    """SIGINT to the whole group, as Ctrl+C in a terminal: the workers ignore it, the
+    driver cancels: exit 130, the rows so far, nothing written beyond them."""
+    from tests.core.batch.faults import cli
+
+    src = tmp_path / "in"
+    for i in range(300):
+        png(src / f"c{i:03d}.png", seed=i)
+    out = tmp_path / "out"
+    args = [str(src), "--out", str(out), "--model", str(tiny_checkpoint), "--fast-path", "fp32"]
+    args += ["--batch-files", "2", "--predict-workers", "1", "-q"]
+    proc = cli(["predict", *args], start_new_session=True, cwd=tmp_path)
+    manifest = out / "manifest.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if manifest.is_file() and manifest.read_text().count('"item"') >= 3:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()[1][-2000:]
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    rows = read_summary(out / "summary.csv")
+    assert 3 <= len(rows) < 300
+    listed = {name for r in rows for name in r["outputs"].split(";") if name}
+    written = {p.name for p in out.iterdir() if p.name.startswith("c")}
+    assert written == listed and not temp_files(out)
+
+
+def test_the_auto_rules(tmp_path: Path, monkeypatch) -> None:
+    import sys
+
+    from core.cli.predict_sources import batch_files_for, predict_workers_for
+
+    crops = [png(tmp_path / f"c{i}.png", seed=i) for i in range(3)]
+    big = png(tmp_path / "big.png", shape=(400, 300))
+    assert batch_files_for("auto", crops, (72, 48)) == 32
+    assert batch_files_for("auto", [*crops, big], (72, 48)) == 1  # progress inside big files
+    assert batch_files_for("5", [big], (72, 48)) == 5
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert predict_workers_for("auto", 32, 1000) == 1
+    assert predict_workers_for("auto", 32, 100) == 0  # not worth a worker's start-up
+    assert predict_workers_for("auto", 1, 1000) == 0  # one file at a time: this process
+    assert predict_workers_for("3", 32, 5) == 3
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert predict_workers_for("auto", 32, 1000) == 0
