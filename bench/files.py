@@ -239,7 +239,7 @@ def section(measured: dict[str, Any], cmd: str, cpu: str, worker_rate: float | N
         lines.append(
             f"Target: >= 3x today's files/s on this CPU with the same settings and outputs: "
             f"**{ratio:.2f}x** by {name} ({'met' if ratio >= 3 else 'missed'}). `semdepth "
-            "predict` picks the cross-file path for crop-sized inputs and, from 500 files on "
+            "predict` picks the cross-file path for crop-sized inputs and, from 200 files on "
             "2 or more cores, one predict worker process (`auto`)."
         )
     lines += [
