@@ -120,14 +120,20 @@ def predict_rate(pred: Any, paths: list[Path], files: int) -> float:
 
 
 def measure(
-    model: Path, n: int, rounds: int, tmp: Path, with_ray: bool, crops: np.ndarray
+    model: Path,
+    n: int,
+    rounds: int,
+    tmp: Path,
+    with_ray: bool,
+    crops: np.ndarray,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Every row of the section (see the module docstring)."""
     from core.batch import run_batch
     from core.inference import Predictor
 
     paths = write_inputs(tmp / "in", n, crops)
-    pred = Predictor.from_checkpoint(model, device="cpu", fast_path="auto")
+    pred = Predictor.from_checkpoint(model, device=device, fast_path="auto")
     pred.predict(paths[0])  # warm-up: kernels, allocator
     cores = os.cpu_count() or 1
     engines: dict[str, Callable[[Path, Callable[[Any], None]], Any]] = {
@@ -144,7 +150,7 @@ def measure(
     from core.batch.remote import PredictorSpec
 
     local_spec = PredictorSpec.from_files(
-        model, device="cpu", fast_path="auto", batch_size=None, mode="auto", tta=True,
+        model, device=device, fast_path="auto", batch_size=None, mode="auto", tta=True,
         scale_policy="auto", threads=torch.get_num_threads(),
     )  # fmt: skip
     engines["local, cross-file + 1 predict worker process (--predict-workers 1)"] = (
@@ -153,7 +159,12 @@ def measure(
             source=ProcessSource(local_spec, workers=1, files=32),
         )
     )  # fmt: skip
-    info: dict[str, Any] = {"cores": cores, "fast_path": pred.fast_path, "ray": None}
+    info: dict[str, Any] = {
+        "cores": cores,
+        "fast_path": pred.fast_path,
+        "ray": None,
+        "device": str(pred.device),
+    }
     if with_ray:
         from core.batch.ray_engine import RayOptions, RaySource, init_ray
 
@@ -161,7 +172,7 @@ def measure(
         init_ray(num_cpus=cores)
         info["ray_start_s"] = time.perf_counter() - t0
         spec = PredictorSpec.from_files(
-            model, device="cpu", fast_path="auto", batch_size=None, mode="auto", tta=True,
+            model, device=device, fast_path="auto", batch_size=None, mode="auto", tta=True,
             scale_policy="auto",
         )  # fmt: skip
         # let Ray's own start-up (its worker processes importing) end before any timing
@@ -215,7 +226,7 @@ def section(measured: dict[str, Any], cmd: str, cpu: str, worker_rate: float | N
     today = next(iter(rows.values()))
     lines = [
         f"Measured by `{cmd}` on {time.strftime('%Y-%m-%d')}: {cpu}, {info['cores']} cores, "
-        f"torch {torch.__version__}, fast path {info['fast_path']}"
+        f"torch {torch.__version__}, device {info['device']}, fast path {info['fast_path']}"
         + (f", Ray {info['ray']}" if info["ray"] else "")
         + f"; load average {os.getloadavg()[0]:.1f} at the end. {n} PNG crops (72 x 48, "
         "simulated) from disk to disk, tiff,csv,png, TTA on; best of "
@@ -231,7 +242,6 @@ def section(measured: dict[str, Any], cmd: str, cpu: str, worker_rate: float | N
             f"{r['files_s'] / today['files_s']:.2f} | {r['first_s']:.2f} | {r['failed']:.0f} | "
             f"{r['max_diff']:.2g} |"
         )
-    cross = rows.get("local, cross-file (--batch-files 32)")
     local = {k: v for k, v in rows.items() if k.startswith("local, cross-file")}
     lines += [""]
     if local:
@@ -240,7 +250,7 @@ def section(measured: dict[str, Any], cmd: str, cpu: str, worker_rate: float | N
         lines.append(
             f"Target: >= 3x today's files/s on this CPU with the same settings and outputs: "
             f"**{ratio:.2f}x** by {name} ({'met' if ratio >= 3 else 'missed'}). `semdepth "
-            "predict` picks the cross-file path for crop-sized inputs and, from 500 files on "
+            "predict` picks the cross-file path for crop-sized inputs and, from 200 files on "
             "2 or more cores, one predict worker process (`auto`)."
         )
     lines += [
@@ -251,32 +261,33 @@ def section(measured: dict[str, Any], cmd: str, cpu: str, worker_rate: float | N
         f"{info['predict_s']:.1f} files/s.",
     ]
     ray1 = rows.get("Ray, 1 worker (embedded)")
-    if ray1 is not None and cross is not None:
-        per_file_ms = 1000 * (1 / ray1["steady_s"] - 1 / cross["steady_s"])
+    procs = rows.get("local, cross-file + 1 predict worker process (--predict-workers 1)")
+    if ray1 is not None and procs is not None:
+        per_file_ms = 1000 * (1 / ray1["steady_s"] - 1 / procs["steady_s"])
         lines += [
             "",
-            f"Ray: start-up {info['ray_start_s']:.1f} s (once per run); its overhead per file "
-            f"(1 worker vs the local cross-file path, steady rates, same machine): "
-            f"**{per_file_ms:+.2f} ms**. The workers and this process (which writes every "
-            "file) share the same cores here, so 2 workers cannot beat the local engine on "
-            "one machine; a cluster adds machines.",
+            f"Ray: start-up {info['ray_start_s']:.1f} s once, then about "
+            f"{ray1['first_s']:.1f} s to the first file of each run (its actors start); its "
+            f"overhead per file, steady: **{per_file_ms:+.2f} ms** (1 Ray worker against 1 "
+            "local predict worker process: the same split, one process predicting and this "
+            "one writing, so the difference is Ray's own; negative: Ray was faster). The "
+            "workers and this process share the same cores here, so more workers cannot beat "
+            "the local engine on one machine; a cluster adds machines.",
         ]
-    rate = worker_rate or (ray1["steady_s"] if ray1 is not None else info["predict_s"])
+    rate = worker_rate or info["predict_s"]
     source = (
         "given with --worker-rate"
         if worker_rate
-        else "this machine's 1-worker Ray rate"
-        if ray1 is not None
-        else "this machine's predict_many rate"
+        else "`predict_many` alone on this machine's cores: a dedicated node like this one"
     )
     lines += [
         "",
         f"**Projection** (not a measurement) for N workers, from a per-worker rate of "
         f"{rate:.1f} files/s ({source}) and this machine's write rate as the driver's "
         "ceiling: files/s = min(N x per-worker rate, write rate). A GPU worker's rate is to "
-        "be measured on its node (`python bench/speed.py --only files` there) and given "
-        "with `--worker-rate`; beyond the ceiling, split the inputs over several drivers, "
-        "each with its own --out.",
+        "be measured on its node (`python bench/speed.py --only files --device cuda "
+        "--no-write` there: the `predict_many` line) and given here with `--worker-rate`; "
+        "beyond the ceiling, split the inputs over several drivers, each with its own --out.",
         "",
         "| workers N | projected files/s | projected files/day | limited by |",
         "|---:|---:|---:|---|",
@@ -288,9 +299,11 @@ def section(measured: dict[str, Any], cmd: str, cpu: str, worker_rate: float | N
     return "\n".join(lines) + "\n"
 
 
-def run(model: Path, n: int, rounds: int, with_ray: bool, crops: np.ndarray) -> dict[str, Any]:
+def run(
+    model: Path, n: int, rounds: int, with_ray: bool, crops: np.ndarray, device: str = "cpu"
+) -> dict[str, Any]:
     """Measure in a temporary folder."""
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="semdepth-files-") as tmpdir:
-        return measure(model, n, rounds, Path(tmpdir), with_ray, crops)
+        return measure(model, n, rounds, Path(tmpdir), with_ray, crops, device)

@@ -311,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--files", type=int, default=400, help="crops in the files/s runs [400]")
     ap.add_argument("--rounds", type=int, default=2, help="rounds of the files/s runs [2]")
     ap.add_argument("--no-ray", action="store_true", help="files/s: leave out the Ray rows")
+    ap.add_argument("--device", default="cpu", help="files/s section: the predictors' device [cpu]")
     ap.add_argument(
         "--worker-rate",
         type=float,
@@ -476,12 +477,13 @@ def files_main(args: argparse.Namespace) -> int:
             with_ray = False
     with tempfile.TemporaryDirectory(prefix="semdepth-bench-") as tmpdir:
         mpath, _ = model_path(args.model, Path(tmpdir))
-        measured = files.run(mpath, args.files, args.rounds, with_ray, make_inputs(64))
+        measured = files.run(mpath, args.files, args.rounds, with_ray, make_inputs(64), args.device)
     cmd = "python bench/speed.py --only files"
     cmd += f" --files {args.files}" if args.files != 400 else ""
     cmd += f" --rounds {args.rounds}" if args.rounds != 2 else ""
     cmd += " --no-ray" if not with_ray else ""
     cmd += f" --worker-rate {args.worker_rate:g}" if args.worker_rate else ""
+    cmd += f" --device {args.device}" if args.device != "cpu" else ""
     body = files.section(measured, cmd, cpu_name(), args.worker_rate)
     print(f"{files.SECTION}\n\n{body}")
     if not args.no_write:

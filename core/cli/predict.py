@@ -113,7 +113,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="auto",
         metavar="N",
         help="with --batch-files > 1: worker processes that read and predict while this one "
-        "writes (0: threads in this process); auto = 1 for 500 or more files on 2 or more "
+        "writes (0: threads in this process); auto = 1 for 200 or more files on 2 or more "
         "cores, else 0 [auto]",
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")

@@ -14,10 +14,10 @@ from typing import Any
 #: ``--batch-files auto`` for crop-sized inputs (the cross-file path, docs/inference.md).
 AUTO_BATCH_FILES = 32
 #: ``--predict-workers auto`` starts a worker process from this many files to predict: it
-#: takes about 2 s to start and gained about 20 % steady files/s over the threads on the
-#: loaded 2-core CPU it was measured on (bench/speed.py --only files), so it pays from
-#: about 500 files.
-AUTO_WORKERS_FROM = 500
+#: takes about 2 s to start; on the (loaded) 2-core CPU it was tried on, 400 simulated
+#: crops took 13.5 s with it and 33.6 s with threads alone (bench/speed.py --only files
+#: measures both on a quiet CPU).
+AUTO_WORKERS_FROM = 200
 
 
 def batch_files_for(requested: str | int, paths: list[Path], input_size: tuple[int, int]) -> int:
