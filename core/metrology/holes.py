@@ -248,7 +248,8 @@ def _polygon(poly: np.ndarray | None, offset: tuple[int, int]) -> list[list[floa
         return []
     step = max(1, math.ceil(len(poly) / MAX_OUTLINE_POINTS))
     pts = poly[::step] + np.asarray(offset, dtype=np.float64)
-    return [[round(float(r), 2), round(float(c), 2)] for r, c in pts]
+    out: list[list[float]] = np.round(pts, 2).tolist()
+    return out
 
 
 @dataclass

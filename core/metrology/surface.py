@@ -35,6 +35,8 @@ ITERATIONS = 4
 #: Below this share of top pixels the previous estimate is kept.
 MIN_TOP_SHARE = 0.05
 SAME_SCALE = 0.05
+#: Large blurs run on a grid of blocks; this is their sigma in blocks (see :func:`smooth`).
+COARSE_SIGMA_PX = 4.0
 
 
 @dataclass
@@ -56,15 +58,72 @@ def map_noise(depth: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(resid - np.median(resid))))
 
 
+def _upsample(coarse: np.ndarray, shape: tuple[int, int], factor: int) -> np.ndarray:
+    """Linear interpolation from the centres of ``factor``-px blocks (block ``k`` centred
+    at fine coordinate ``k * factor + (factor - 1) / 2``) back to every pixel of ``shape``;
+    clamped at both ends (like ``mode="nearest"``)."""
+    out = coarse
+    for axis, n_fine in enumerate(shape):
+        n = out.shape[axis]
+        u = np.clip((np.arange(n_fine) - (factor - 1) / 2.0) / factor, 0.0, n - 1.0)
+        i0 = np.minimum(np.floor(u).astype(np.intp), max(n - 2, 0))
+        i1 = np.minimum(i0 + 1, n - 1)
+        frac = u - i0
+        bshape = (-1, 1) if axis == 0 else (1, -1)
+        out = np.take(out, i0, axis=axis) * (1.0 - frac).reshape(bshape) + np.take(
+            out, i1, axis=axis
+        ) * frac.reshape(bshape)
+    return out
+
+
+def _coarse_factor(shape: tuple[int, ...], sigma: float) -> int:
+    f = int(sigma // COARSE_SIGMA_PX)
+    return 1 if f < 2 or min(shape) < 4 * f else f
+
+
+def _coarse_blur(a: np.ndarray, sigma: float, f: int) -> np.ndarray:
+    """``a`` as ``f``-px block means, blurred so that block mean, blur and the linear
+    interpolation back (:func:`_upsample`) add up to a Gaussian of ``sigma`` px."""
+    rows, cols = a.shape
+    nr, nc = -(-rows // f), -(-cols // f)
+    padded = np.pad(a, ((0, nr * f - rows), (0, nc * f - cols)), mode="edge")
+    coarse = padded.reshape(nr, f, nc, f).mean(axis=(1, 3))
+    # block mean (variance f^2/12) and linear interpolation (f^2/6) spread it already
+    rest = max(sigma * sigma - f * f * (1.0 / 12.0 + 1.0 / 6.0), (0.5 * f) ** 2)
+    return np.asarray(ndi.gaussian_filter(coarse, np.sqrt(rest) / f, mode="nearest"))
+
+
+def smooth(a: np.ndarray, sigma: float) -> np.ndarray:
+    """A Gaussian blur of ``a`` with ``sigma`` px (edges: nearest), computed on a grid of
+    ``f``-px block means when ``sigma`` is large (``f = sigma // COARSE_SIGMA_PX``) and
+    interpolated back linearly. Exact for small sigma; on a 2048 px map with sigma 48 px it
+    costs milliseconds instead of seconds. Inside the map it differs from the exact blur by
+    well under 1 % of the map's range; within about 2 sigma of an edge the map is extended
+    by its edge block rather than its edge row (:func:`estimate_top`'s level, a ratio of
+    two such blurs, moved by < 0.1 DU on a simulated 1024 px field)."""
+    a = np.asarray(a, dtype=np.float64)
+    f = _coarse_factor(a.shape, sigma)
+    if f == 1:
+        return np.asarray(ndi.gaussian_filter(a, sigma, mode="nearest"))
+    return _upsample(_coarse_blur(a, sigma, f), a.shape, f)
+
+
 def _level(d: np.ndarray, top: np.ndarray, smooth_px: float | None) -> np.ndarray:
     if smooth_px is None:
         return np.full(d.shape, float(np.median(d[top])), dtype=np.float64)
     w = top.astype(np.float64)
-    num = ndi.gaussian_filter(d * w, smooth_px, mode="nearest")
-    den = ndi.gaussian_filter(w, smooth_px, mode="nearest")
-    fallback = float(np.median(d[top]))
+    f = _coarse_factor(d.shape, smooth_px)
+    if f == 1:
+        num = ndi.gaussian_filter(d * w, smooth_px, mode="nearest")
+        den = ndi.gaussian_filter(w, smooth_px, mode="nearest")
+    else:  # the weighted mean on the coarse grid, interpolated back once
+        num = _coarse_blur(d * w, smooth_px, f)
+        den = _coarse_blur(w, smooth_px, f)
+    empty = den <= 1e-3
     # where no top pixel is near, the global level of the top pixels
-    return np.where(den > 1e-3, num / np.maximum(den, 1e-12), fallback)
+    fallback = float(np.median(d[top])) if empty.any() else 0.0
+    level = np.where(empty, fallback, num / np.maximum(den, 1e-12))
+    return level if f == 1 else _upsample(level, d.shape, f)
 
 
 def estimate_top(
@@ -78,9 +137,9 @@ def estimate_top(
         delta = max(MIN_DELTA_DU, 4.0 * map_noise(d))
     top = np.ones(d.shape, dtype=bool)
     level = _level(d, top, smooth_px)
-    grow = np.ones((2 * RIM_PX + 1, 2 * RIM_PX + 1), dtype=bool)
     for _ in range(ITERATIONS):
-        hole = ndi.binary_dilation(d < level - delta, structure=grow)
+        # a square structuring element: the separable maximum filter is the same dilation
+        hole = ndi.maximum_filter(d < level - delta, size=2 * RIM_PX + 1, mode="constant")
         new_top = ~hole
         if new_top.mean() < MIN_TOP_SHARE or np.array_equal(new_top, top):
             break
