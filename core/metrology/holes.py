@@ -165,13 +165,16 @@ def find_centres(
     min_area = math.pi * (0.05 * min(window)) ** 2
     centres: list[tuple[float, float]] = []
     if n:
-        index = np.arange(1, n + 1)
         areas = np.bincount(labels.ravel(), minlength=n + 1)
-        peaks = ndi.maximum_position(s, labels, index=index)
-        depths = ndi.maximum(s, labels, index=index)
-        for lab, (peak, depth) in enumerate(zip(peaks, depths, strict=True), start=1):
-            if areas[lab] >= min_area and depth >= min_depth_du:
-                centres.append((float(peak[0]), float(peak[1])))
+        # each region's deepest point from its own box (the first in reading order on
+        # ties, as ndi.maximum_position): no sort of the whole map
+        for lab, box in enumerate(ndi.find_objects(labels), start=1):
+            if box is None or areas[lab] < min_area:
+                continue
+            inside = np.where(labels[box] == lab, s[box], -np.inf)
+            at = np.unravel_index(int(np.argmax(inside)), inside.shape)
+            if inside[at] >= min_depth_du:
+                centres.append((float(at[0] + box[0].start), float(at[1] + box[1].start)))
     if not centres:
         rows, cols = s.shape
         r0, c0 = rows // 4, cols // 4
@@ -202,9 +205,28 @@ def _region(
 
 def _outline(s: np.ndarray, level: float, point: tuple[int, int]) -> tuple[np.ndarray | None, bool]:
     """The iso-line ``s = level`` enclosing ``point`` in window ``s`` (closed by a pad
-    below every level) and whether it touches the window's edge."""
-    pad = np.pad(s, 1, mode="constant", constant_values=-1e9)
-    p = (point[0] + 1, point[1] + 1)
+    below every level) and whether it touches the window's edge.
+
+    When ``point`` is above ``level`` that line is the outer boundary of its region (4-
+    connected, as marching squares joins the high side), so the contours are traced only
+    in the region's box widened by 1 px, other regions lowered below the level: the same
+    line, without tracing every other structure in the window (lines and textures make
+    dozens)."""
+    rows, cols = s.shape
+    r0, r1, c0, c1 = 0, rows, 0, cols
+    values = s
+    if s[point] > level:
+        labels, _ = ndi.label(s > level)
+        region = labels == labels[point]
+        rr = np.flatnonzero(region.any(axis=1))
+        cc = np.flatnonzero(region.any(axis=0))
+        r0, r1 = max(0, int(rr[0]) - 1), min(rows, int(rr[-1]) + 2)
+        c0, c1 = max(0, int(cc[0]) - 1), min(cols, int(cc[-1]) + 2)
+        # other regions in the box touch this one at most diagonally, where marching
+        # squares keeps them apart: lowering them leaves its boundary as it is
+        values = np.where(region | (labels == 0), s, -1e9)
+    pad = np.pad(values[r0:r1, c0:c1], 1, mode="constant", constant_values=-1e9)
+    p = (point[0] - r0 + 1, point[1] - c0 + 1)
     best = None
     for contour in measure.find_contours(pad, level):
         if len(contour) < 4 or not measure.points_in_poly(np.array([p], float), contour)[0]:
@@ -214,13 +236,14 @@ def _outline(s: np.ndarray, level: float, point: tuple[int, int]) -> tuple[np.nd
             best = contour
     if best is None:
         return None, False
+    best = best + np.array([r0 - 1.0, c0 - 1.0])
     touches = bool(
-        np.any(best[:, 0] <= 1.0)
-        or np.any(best[:, 1] <= 1.0)
-        or np.any(best[:, 0] >= pad.shape[0] - 2.0)
-        or np.any(best[:, 1] >= pad.shape[1] - 2.0)
+        np.any(best[:, 0] <= 0.0)
+        or np.any(best[:, 1] <= 0.0)
+        or np.any(best[:, 0] >= rows - 1.0)
+        or np.any(best[:, 1] >= cols - 1.0)
     )
-    return best - 1.0, touches
+    return best, touches
 
 
 def _area(poly: np.ndarray) -> float:

@@ -24,6 +24,7 @@ model's pixel size (known, and equal or resampled to it), else DU with a note sa
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,28 +53,51 @@ class TopSurface:
 
 def map_noise(depth: np.ndarray) -> float:
     """Robust pixel noise of a map (DU): 1.4826 x the median absolute residual after a
-    1-px Gaussian."""
+    1-px Gaussian (on maps over 1 Mpx, of a quarter of the pixels)."""
     d = np.asarray(depth, dtype=np.float64)
     resid = d - ndi.gaussian_filter(d, 1.0, mode="nearest")
+    if resid.size > 1_000_000:  # every other pixel of every other row is plenty for a median
+        resid = resid[::2, ::2]
     return float(1.4826 * np.median(np.abs(resid - np.median(resid))))
 
 
-def _upsample(coarse: np.ndarray, shape: tuple[int, int], factor: int) -> np.ndarray:
-    """Linear interpolation from the centres of ``factor``-px blocks (block ``k`` centred
-    at fine coordinate ``k * factor + (factor - 1) / 2``) back to every pixel of ``shape``;
-    clamped at both ends (like ``mode="nearest"``)."""
-    out = coarse
-    for axis, n_fine in enumerate(shape):
-        n = out.shape[axis]
-        u = np.clip((np.arange(n_fine) - (factor - 1) / 2.0) / factor, 0.0, n - 1.0)
-        i0 = np.minimum(np.floor(u).astype(np.intp), max(n - 2, 0))
-        i1 = np.minimum(i0 + 1, n - 1)
-        frac = u - i0
-        bshape = (-1, 1) if axis == 0 else (1, -1)
-        out = np.take(out, i0, axis=axis) * (1.0 - frac).reshape(bshape) + np.take(
-            out, i1, axis=axis
-        ) * frac.reshape(bshape)
+def dilate_square(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Binary dilation of 2-D ``mask`` by a (2 radius + 1)-px square, outside counted as
+    False: the same as ``ndi.binary_dilation`` with a square structure, by shifted ORs
+    along each axis (about 10x faster on a 2048 px map)."""
+    rows = np.array(mask, dtype=bool, copy=True)
+    for k in range(1, radius + 1):
+        rows[k:] |= mask[:-k]
+        rows[:-k] |= mask[k:]
+    out = rows.copy()
+    for k in range(1, radius + 1):
+        out[:, k:] |= rows[:, :-k]
+        out[:, :-k] |= rows[:, k:]
     return out
+
+
+@functools.lru_cache(maxsize=16)
+def _interpolation(n_fine: int, n_coarse: int, factor: int) -> np.ndarray:
+    """(n_fine, n_coarse) weights of the linear interpolation from the centres of
+    ``factor``-px blocks (block ``k`` centred at fine coordinate ``k * factor +
+    (factor - 1) / 2``) to every fine pixel; clamped at both ends (like ``mode="nearest"``)."""
+    u = np.clip((np.arange(n_fine) - (factor - 1) / 2.0) / factor, 0.0, n_coarse - 1.0)
+    i0 = np.minimum(np.floor(u).astype(np.intp), max(n_coarse - 2, 0))
+    frac = u - i0
+    m = np.zeros((n_fine, n_coarse), dtype=np.float64)
+    fine = np.arange(n_fine)
+    m[fine, i0] = 1.0 - frac
+    m[fine, np.minimum(i0 + 1, n_coarse - 1)] += frac
+    m.setflags(write=False)
+    return m
+
+
+def _upsample(coarse: np.ndarray, shape: tuple[int, int], factor: int) -> np.ndarray:
+    """``coarse`` (block centres) interpolated linearly to ``shape``: two small matrix
+    products (faster than gathering on a 2048 px map)."""
+    rows = _interpolation(shape[0], coarse.shape[0], factor)
+    cols = _interpolation(shape[1], coarse.shape[1], factor)
+    return np.asarray((rows @ coarse) @ cols.T)
 
 
 def _coarse_factor(shape: tuple[int, ...], sigma: float) -> int:
@@ -85,9 +109,10 @@ def _coarse_blur(a: np.ndarray, sigma: float, f: int) -> np.ndarray:
     """``a`` as ``f``-px block means, blurred so that block mean, blur and the linear
     interpolation back (:func:`_upsample`) add up to a Gaussian of ``sigma`` px."""
     rows, cols = a.shape
-    nr, nc = -(-rows // f), -(-cols // f)
-    padded = np.pad(a, ((0, nr * f - rows), (0, nc * f - cols)), mode="edge")
-    coarse = padded.reshape(nr, f, nc, f).mean(axis=(1, 3))
+    starts_r, starts_c = np.arange(0, rows, f), np.arange(0, cols, f)
+    sums = np.add.reduceat(np.add.reduceat(a, starts_c, axis=1), starts_r, axis=0)
+    counts = np.outer(np.diff(starts_r, append=rows), np.diff(starts_c, append=cols))
+    coarse = sums / counts  # the last blocks may be partial: the mean of what they hold
     # block mean (variance f^2/12) and linear interpolation (f^2/6) spread it already
     rest = max(sigma * sigma - f * f * (1.0 / 12.0 + 1.0 / 6.0), (0.5 * f) ** 2)
     return np.asarray(ndi.gaussian_filter(coarse, np.sqrt(rest) / f, mode="nearest"))
@@ -138,8 +163,7 @@ def estimate_top(
     top = np.ones(d.shape, dtype=bool)
     level = _level(d, top, smooth_px)
     for _ in range(ITERATIONS):
-        # a square structuring element: the separable maximum filter is the same dilation
-        hole = ndi.maximum_filter(d < level - delta, size=2 * RIM_PX + 1, mode="constant")
+        hole = dilate_square(d < level - delta, RIM_PX)
         new_top = ~hole
         if new_top.mean() < MIN_TOP_SHARE or np.array_equal(new_top, top):
             break
