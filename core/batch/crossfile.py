@@ -44,7 +44,7 @@ class CrossFileSource:
         *,
         files: int,
         mode: str,
-        tta: bool,
+        tta: bool | str,
         scale_policy: Any,
         cancel: CancelToken | None = None,
     ) -> None:

@@ -49,19 +49,21 @@ def batch_settings(
     model_sha256: str,
     formats: Sequence[str],
     mode: str,
-    tta: bool,
+    tta: bool | str,
     scale_policy: Mapping[str, Any],
     fast_path: str,
     denoiser_sha256: str | None = None,
 ) -> dict[str, Any]:
     """The settings that decide a batch's output files; two runs may share an output
     folder only when these are equal."""
+    from core.inference.tta import tta_choice
+
     return {
         "model_sha256": model_sha256,
         "denoiser_sha256": denoiser_sha256,
         "formats": sorted(formats),
         "mode": mode,
-        "tta": bool(tta),
+        "tta": tta_choice(tta),
         "scale_policy": dict(scale_policy),
         "fast_path": fast_path,
     }

@@ -44,7 +44,7 @@ class _Job:
     formats: tuple[str, ...]
     gt_dir: str | Path | None
     mode: str
-    tta: bool
+    tta: bool | str
     scale_policy: Any
     cancel: CancelToken | None
     progress: ProgressCallback | None
@@ -197,7 +197,7 @@ class _Records:
 
 
 def predictor_settings(
-    predictor: Predictor, formats: Sequence[str], mode: str, tta: bool, scale_policy: Any
+    predictor: Predictor, formats: Sequence[str], mode: str, tta: bool | str, scale_policy: Any
 ) -> dict[str, Any]:
     """The manifest settings of a batch run by ``predictor`` (model and denoiser hashed
     from their files when known)."""
@@ -236,7 +236,7 @@ def run_batch(
     overwrite: bool = False,
     resume: bool = False,
     keep_results: bool = False,
-    tta: bool = True,
+    tta: bool | str = "auto",
     scale_policy: Any = None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,

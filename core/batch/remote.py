@@ -34,7 +34,7 @@ class PredictorSpec:
     fast_path: str
     batch_size: int | None
     mode: str
-    tta: bool
+    tta: bool | str
     scale_policy: Any
     threads: int = 1
     extra: dict[str, Any] = field(default_factory=dict)

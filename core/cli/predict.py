@@ -35,6 +35,7 @@ from core.cli.predict_sources import (
     predict_workers_for,
     process_source,
     ray_source,
+    tta_of,
 )
 from core.cli.support import bar_progress, finish_batch, progress_bar, sigint_cancels
 from core.progress import CancelToken, ProgressCallback
@@ -95,7 +96,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--overwrite", action="store_true", help="replace an earlier run's outputs in --out"
     )
-    p.add_argument("--no-tta", action="store_true", help="no flips (4x faster, no uncertainty)")
+    p.add_argument(
+        "--tta",
+        choices=("auto", "on", "off"),
+        default=None,
+        help="test-time flips for the uncertainty map: auto (default) runs them on every "
+        "image but one out of the model's domain by its known pixel size, which gets one "
+        "pass; on: always; off: never (4x faster)",
+    )
+    p.add_argument("--no-tta", action="store_true", help="the same as --tta off")
     p.add_argument("--samples", action="store_true", help="add the bundled sample images")
     p.add_argument(
         "--batch-size", type=int, default=None, help="images per forward pass [by fast path]"
@@ -162,6 +171,8 @@ def _check_arguments(args: argparse.Namespace) -> tuple[tuple[str, ...], str, li
         return str(exc)
     if not formats:
         return "no output format given (--format tiff,csv,png)"
+    if args.no_tta and args.tta not in (None, "off"):
+        return f"--no-tta and --tta {args.tta} contradict each other"
     if args.out is None:
         return "--out DIR is required"
     if args.resume and args.overwrite:
@@ -218,7 +229,7 @@ def _settings(args: argparse.Namespace, model_path: Path, formats: Any, fast_pat
         denoiser_sha256=None if args.denoise is None else digest(Path(args.denoise), "denoiser"),
         formats=formats,
         mode=args.mode,
-        tta=not args.no_tta,
+        tta=tta_of(args),
         scale_policy=ScalePolicy.named(args.scale_policy).settings(),
         fast_path=fast_path,
     )
@@ -310,7 +321,7 @@ def _predict(
     print(
         f"model {predictor.model_id} ({model_path}); device {predictor.device}; "
         f"fast path {predictor.fast_path}; mode {args.mode}; scale policy {args.scale_policy}; "
-        f"TTA {'off' if args.no_tta else 'on'}; "
+        f"TTA {tta_of(args)}; "
         f"denoise {predictor.denoiser.model_id if predictor.denoiser else 'off'}; "
         f"{batch_files} file(s) per pass"
         f"{f', {workers} predict worker process(es)' if workers else ''}; {n_inputs} input(s)"
@@ -333,7 +344,7 @@ def _predict(
             formats=formats,
             gt_dir=args.gt,
             mode=args.mode,
-            tta=not args.no_tta,
+            tta=tta_of(args),
             scale_policy=args.scale_policy,
             progress=progress,
             cancel=token,

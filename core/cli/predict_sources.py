@@ -20,6 +20,13 @@ AUTO_BATCH_FILES = 32
 AUTO_WORKERS_FROM = 200
 
 
+def tta_of(args: argparse.Namespace) -> str:
+    """The ``--tta`` setting (``--no-tta`` is ``--tta off``; default ``auto``)."""
+    if getattr(args, "no_tta", False):
+        return "off"
+    return str(getattr(args, "tta", None) or "auto")
+
+
 def batch_files_for(requested: str | int, paths: list[Path], input_size: tuple[int, int]) -> int:
     """``--batch-files``: a number as given; ``auto``: :data:`AUTO_BATCH_FILES` when the
     first inputs (up to 64, from their headers) are all near the model's input size (crop

@@ -31,6 +31,7 @@ from core.inference.modes import MODES
 from core.inference.result import PredictionResult
 from core.inference.scale import ScalePolicy
 from core.inference.stages import Prepared, finish, infer, prepare
+from core.inference.tta import tta_choice
 from core.progress import Cancelled, CancelToken
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ def prepare_one(
     image: Any,
     *,
     mode: str,
-    tta: bool,
+    tta: bool | str,
     policy: ScalePolicy,
     cancel: CancelToken | None,
 ) -> Prepared | Exception:
@@ -63,7 +64,7 @@ def prepare_one(
 
 
 def _groups(preps: Sequence[Prepared | Exception]) -> dict[tuple[Any, ...], list[int]]:
-    """The positions of the crop-mode images, by (shape, has a second shot)."""
+    """The positions of the crop-mode images, by (shape, has a second shot, TTA)."""
     groups: dict[tuple[Any, ...], list[int]] = {}
     for k, p in enumerate(preps):
         if isinstance(p, Prepared) and p.batchable:
@@ -71,6 +72,7 @@ def _groups(preps: Sequence[Prepared | Exception]) -> dict[tuple[Any, ...], list
                 p.work.shape,
                 p.work2 is not None,
                 p.work2.shape if p.work2 is not None else None,
+                p.tta,
             )
             groups.setdefault(key, []).append(k)
     return groups
@@ -190,11 +192,12 @@ def predict_many(
     images: Sequence[Any],
     *,
     mode: str = "auto",
-    tta: bool = True,
+    tta: bool | str = "auto",
     scale_policy: str | ScalePolicy | None = None,
     cancel: CancelToken | None = None,
 ) -> list[Outcome]:
     """See :meth:`Predictor.predict_many <core.inference.predictor.Predictor.predict_many>`."""
+    tta_choice(tta)  # an unknown setting is refused before any work
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     policy = ScalePolicy.named(scale_policy or predictor.scale_policy)

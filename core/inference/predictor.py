@@ -55,7 +55,7 @@ from core.inference.modes import DEFAULT_BORDER, MODES, NoHolesFoundError, tile_
 from core.inference.result import PredictionResult
 from core.inference.scale import ScalePolicy
 from core.inference.stitch import TileLayout
-from core.inference.tta import n_variants, tta_kind_for, tta_mean_std
+from core.inference.tta import n_variants, tta_choice, tta_kind_for, tta_mean_std
 from core.models import CheckpointError, load_checkpoint
 from core.models.noise2self import Noise2SelfDenoiser
 from core.progress import CancelToken, ProgressCallback
@@ -354,7 +354,7 @@ class Predictor:
         image: Any,
         *,
         mode: str = "auto",
-        tta: bool = True,
+        tta: bool | str = "auto",
         second_shot: Any = "auto",
         resample: bool = True,
         scale_policy: str | ScalePolicy | None = None,
@@ -365,7 +365,9 @@ class Predictor:
 
         ``image``: a :class:`~core.io.SemImage`, a 2-D array (uint8/uint16 scaled by their
         range, floats min-max) or a path (read with ``core.io.read_sem``).
-        ``mode``: ``auto|crop|field|tiled``. ``tta``: flips for the uncertainty.
+        ``mode``: ``auto|crop|field|tiled``. ``tta``: test-time variants for the
+        uncertainty, ``auto|on|off`` (or a bool; ``auto`` leaves them out of an image out of
+        the model's domain by its known scale: :data:`~core.inference.tta.TTA_CHOICES`).
         ``second_shot``: another shot of the same structure (SemImage, array or path),
         ``None`` for none, ``"auto"`` to use ``<name>_itrM`` beside a ``<name>_itrN`` file.
         ``scale_policy``: ``auto|model|native|skip`` or a
@@ -379,6 +381,7 @@ class Predictor:
         :class:`NoHolesFoundError` when ``mode="field"`` finds no holes,
         :class:`~core.inference.scale.ScaleSkipped` when the ``skip`` policy refuses it.
         """
+        tta_choice(tta)  # an unknown setting is refused before any work
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         policy = ScalePolicy.named("native" if not resample else scale_policy or self.scale_policy)
@@ -393,7 +396,7 @@ class Predictor:
         images: Sequence[Any],
         *,
         mode: str = "auto",
-        tta: bool = True,
+        tta: bool | str = "auto",
         scale_policy: str | ScalePolicy | None = None,
         cancel: CancelToken | None = None,
     ) -> list[PredictionResult | Exception]:

@@ -23,6 +23,7 @@ from core.inference.modes import ModeRun, choose_mode, hole_records, run_mode
 from core.inference.resample import back_to_grid, rescale
 from core.inference.result import HoleRecord, PredictionResult
 from core.inference.scale import ScaleDecision, ScalePolicy, ScaleSkipped, scale_for_image
+from core.inference.tta import resolve_tta, tta_choice
 from core.progress import CancelToken, ProgressCallback, Stopwatch
 from core.trust.assess import TrustInputs
 
@@ -113,7 +114,7 @@ def prepare(
     image: Any,
     *,
     mode: str,
-    tta: bool,
+    tta: bool | str,
     second_shot: Any,
     policy: ScalePolicy,
     cancel: CancelToken | None,
@@ -141,6 +142,9 @@ def prepare(
         raise ScaleSkipped(f"{where}{decision.reason}", decision)
     if decision.noteworthy:
         notes.append(decision.reason)
+    use_tta, tta_note = resolve_tta(tta, decision)
+    if tta_note:
+        notes.append(tta_note)
     scale = decision.factor
     second01, second_path = load_second_shot(sem, second_shot, notes)
     denoised: np.ndarray | None = None
@@ -156,12 +160,13 @@ def prepare(
         known = native_holes if scale == 1.0 else None
         chosen, holes = choose_mode(mode, work, predictor.input_size, sem.path, holes=known)
     settings = settings_record(
-        predictor, mode, tta, second_path, second01 is not None, scale, denoise
+        predictor, mode, use_tta, second_path, second01 is not None, scale, denoise
     )
+    settings["tta_setting"] = tta_choice(tta)
     settings["scale_policy"] = policy.name
     settings["scale"] = decision.record()
     return Prepared(
-        sem, img01, work, work2, decision, chosen, holes, notes, settings, denoised, tta,
+        sem, img01, work, work2, decision, chosen, holes, notes, settings, denoised, use_tta,
         second01 is not None, watch,
     )  # fmt: skip
 

@@ -15,12 +15,47 @@ the standard deviation. The spread is a lower bound on the error, not a calibrat
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from core.inference.scale import ScaleDecision
+
 #: The 1-px moves (dy, dx) of the ``"shifts"`` kind, identity first.
 SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
+
+#: ``tta`` settings: ``auto`` (the default) runs the variants on every image except one
+#: predicted at its native scale although its known pixel size is outside the range the
+#: scale policy resamples (out of the model's domain before any pixel is seen: one pass,
+#: a quarter of the time, its depths marked unreliable either way); ``on``: always;
+#: ``off``: never.
+TTA_CHOICES = ("auto", "on", "off")
+
+
+def tta_choice(tta: bool | str) -> str:
+    """The :data:`TTA_CHOICES` name of ``tta`` (``True`` is ``on``, ``False`` ``off``);
+    ``ValueError`` listing the choices for others."""
+    if isinstance(tta, bool):
+        return "on" if tta else "off"
+    key = str(tta).strip().lower()
+    if key not in TTA_CHOICES:
+        raise ValueError(f"unknown TTA setting {tta!r}; choose one of {', '.join(TTA_CHOICES)}")
+    return key
+
+
+def resolve_tta(tta: bool | str, decision: ScaleDecision) -> tuple[bool, str | None]:
+    """Whether this image gets the variants, and the note saying why not when ``auto``
+    leaves them out (see :data:`TTA_CHOICES`)."""
+    choice = tta_choice(tta)
+    if choice != "auto":
+        return choice == "on", None
+    if decision.action == "native" and not decision.in_domain and decision.wanted is not None:
+        return False, (
+            "one pass without test-time flips: the image is out of the model's domain by its "
+            "scale, so its depths are unreliable whatever the flips say (--tta on runs them)"
+        )
+    return True, None
 
 
 def tta_kind_for(card: Mapping[str, Any]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,11 @@ def test_all_good_inputs_exit_0(tmp_path: Path, tiny_checkpoint: Path, capsys) -
     assert not (out / "a_depth.csv").exists()
     assert [r["status"] for r in read_summary(out / "summary.csv")] == ["done", "done"]
     assert "32 file(s) per pass" in err  # --batch-files auto: crop-sized inputs
+    assert "TTA auto" in err
+    assert (
+        json.loads((out / "manifest.jsonl").read_text().splitlines()[0])["settings"]["tta"]
+        == "auto"
+    )
 
 
 def test_batch_files_gives_the_files_of_one_at_a_time(
@@ -94,6 +100,7 @@ def test_some_failed_exit_1(tmp_path: Path, tiny_checkpoint: Path) -> None:
         (["{tmp}/empty_folder"], "no SEM images found"),
         (["{in}", "--fast-path", "warp"], "unknown fast path"),
         (["{in}", "--batch-files", "0"], "--batch-files must be auto or a whole number"),
+        (["{in}", "--no-tta", "--tta", "on"], "--no-tta and --tta on contradict each other"),
     ],
 )
 def test_bad_arguments_exit_2(
