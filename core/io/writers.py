@@ -242,7 +242,7 @@ def write_depth_csv(
             fmts.append(CSV_FLOAT_FORMAT)
             fh.write(",".join(names) + "\n")
             np.savetxt(fh, np.stack(columns, axis=1), fmt=fmts, delimiter=",")
-        else:  # vectorised, same digits as CSV_FLOAT_FORMAT (np.savetxt where it cannot)
+        else:  # the matrix, a block of rows at a time
             write_matrix(fh, data, CSV_FLOAT_FORMAT)
     return out
 
