@@ -13,9 +13,7 @@ Stages (the budget is shared between the fine-tuning runs):
      (the candidate chosen by an inner cross-validation inside each fold, so the held-out
      figures are honest);
    * *fine-tune*: the stage-1 model fine-tuned further with the references as loss terms
-     (average depth, point depth), once per fold without that fold's references (these
-     short runs share half the stage's budget; the saved model's run, on every reference,
-     gets the other half: :data:`FINAL_SHARE`).
+     (average depth, point depth), once per fold without that fold's references.
 
    Stage 2 starts from whichever agrees best with the references of stage 1's model, the
    source model with AdaBN only, and the source model as it is (none of them saw a
@@ -48,11 +46,6 @@ from core.progress import CancelToken, Progress, ProgressCallback, report
 ANCHOR_STRUCTURES = 1000  # 2,000 labelled simulator crops
 ANCHOR_SEED = 90_210
 IMAGES_SHARE = 0.4  # of the budget, for stage 1 when references are given
-#: Of the reference stage's budget, the saved model's fine-tuning run gets this share and
-#: the k fold runs of the held-out check share the rest: the check only has to tell the
-#: ways apart, the saved model is the one that has to be good. (All k + 1 runs equal, the
-#: saved model got 1/(k + 1) of it: 24 s of a 240 s calibration.)
-FINAL_SHARE = 0.5
 
 
 @dataclass
@@ -180,15 +173,14 @@ def _reference_stage(
     held = {"none": obs_u.pred.copy()}
     if refusal is None:
         held["correction"] = nested_correction(obs_u, folds, pivot)
-    per_fold = budget * (1.0 - FINAL_SHARE) / k
-    held["fine-tune"] = _finetune_heldout(run, model_u, folds, per_fold)
+    per_run = budget / (k + 1)
+    held["fine-tune"] = _finetune_heldout(run, model_u, folds, per_run)
     scores = {name: agr.weighted_rmse(p, obs_u) for name, p in held.items()}
     way = min(scores, key=lambda n: (round(scores[n], 9), list(held).index(n)))
     chosen: dict[str, Any] = {
         "way": way,
         "heldout_rmse_du": {n: round(s, 4) for n, s in scores.items()},
         "folds": k,
-        "fold_run_s": round(per_fold, 1),
         "groups": inputs.n_groups,
         "note": refusal,
     }
@@ -200,9 +192,7 @@ def _reference_stage(
         final = fold_affine(model_u, *corr.as_affine)
     elif way == "fine-tune":
         run.stage = "references, all folds"
-        final_s = budget * FINAL_SHARE
-        chosen["final_run_s"] = round(final_s, 1)
-        final = run.adapt(model_u, _config(request, final_s, True), np.ones(len(folds), bool))
+        final = run.adapt(model_u, _config(request, per_run, True), np.ones(len(folds), bool))
     chosen["correction"] = {
         "name": name,
         "gain": round(corr.gain, 6),

@@ -117,8 +117,7 @@ def build_section(
             "folds": chosen["folds"], "groups": chosen["groups"], "seed": request.seed,
             "heldout_rmse_du": chosen["heldout_rmse_du"], "chosen": chosen["way"],
             "base": chosen.get("base", "adapted"), "base_rmse_du": chosen.get("base_rmse_du"),
-            "note": chosen.get("note"), "fold_run_s": chosen.get("fold_run_s"),
-            "final_run_s": chosen.get("final_run_s"),
+            "note": chosen.get("note"),
         }  # fmt: skip
     correction = chosen.get("correction") or {
         "name": "none", "gain": 1.0, "offset_du": 0.0, "pivot_du": 0.0,
