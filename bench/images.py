@@ -181,8 +181,9 @@ def section(pred: Any, model: Path | None, cmd: str, cpu: str) -> str:
     else:
         lines.append(
             f"Real SEM files end to end (`semdepth predict <real_sem> --out TMP`, default "
-            f"settings: auto mode and scale policy, TTA, tiff+csv+png, import and model load "
-            f"included): {real['files']} files, {real['done']} done, {real['failed']} failed, "
+            f"settings: auto mode, scale policy and TTA (`--tta auto`: one pass for a frame out "
+            f"of the model's domain by its known pixel size), tiff+csv+png, import and model "
+            f"load included): {real['files']} files, {real['done']} done, {real['failed']} failed, "
             f"exit {real['exit']}, **{real['seconds']:.1f} s** (target < 30 s on a quiet CPU; "
             f"load average {real['load']:.1f} at its end)."
         )
