@@ -154,13 +154,21 @@ class HoleTable:
 
 
 def find_centres(
-    dbt_du: np.ndarray, delta: float, window: tuple[int, int], *, min_depth_du: float
+    dbt_du: np.ndarray,
+    delta: float,
+    window: tuple[int, int],
+    *,
+    min_depth_du: float,
+    smoothed: np.ndarray | None = None,
 ) -> list[tuple[float, float]]:
     """Hole centres found in a depth-below-top map: the deepest point of each connected
     region deeper than ``delta`` that reaches ``min_depth_du`` and covers at least a circle
     of 10 % of the window's shorter side. When none does (a closed hole), the deepest
-    point of the central half of the map: a crop always shows one structure."""
-    s = ndi.gaussian_filter(np.asarray(dbt_du, dtype=np.float64), SMOOTH_PX, mode="nearest")
+    point of the central half of the map: a crop always shows one structure.
+    ``smoothed``: the map after the :data:`SMOOTH_PX` Gaussian, when the caller has it."""
+    s = smoothed
+    if s is None:
+        s = ndi.gaussian_filter(np.asarray(dbt_du, dtype=np.float64), SMOOTH_PX, mode="nearest")
     labels, n = ndi.label(s > delta)
     min_area = math.pi * (0.05 * min(window)) ** 2
     centres: list[tuple[float, float]] = []
@@ -247,8 +255,10 @@ def _outline(s: np.ndarray, level: float, point: tuple[int, int]) -> tuple[np.nd
 
 
 def _area(poly: np.ndarray) -> float:
+    """Signed area of the closed polygon ``poly`` (rows, cols) by the shoelace formula."""
     y, x = poly[:, 0], poly[:, 1]
-    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+    inner = float(np.dot(x[:-1], y[1:]) - np.dot(y[:-1], x[1:]))
+    return 0.5 * (inner + float(x[-1] * y[0] - y[-1] * x[0]))
 
 
 def _shape(mask: np.ndarray) -> tuple[float, float, float | None]:
@@ -369,7 +379,9 @@ def measure_holes(
     s = ndi.gaussian_filter(dbt.du.astype(np.float64), SMOOTH_PX, mode="nearest")
     delta = dbt.top.delta
     if centres is None:
-        centres = find_centres(dbt.du, delta, window, min_depth_du=settings.closed_below_du)
+        centres = find_centres(
+            dbt.du, delta, window, min_depth_du=settings.closed_below_du, smoothed=s
+        )
     half = (max(4, round(0.75 * window[0])), max(4, round(0.75 * window[1])))
     ctx = _Context(s, dbt.du.astype(np.float64), delta, half, pixel_size_nm, dbt.factor)
     holes: list[HoleMeasurement] = []

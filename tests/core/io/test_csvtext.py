@@ -25,7 +25,7 @@ def test_hand_written_rows() -> None:
 @pytest.mark.parametrize("rows_per_block", [1, 7, 256])
 def test_blocks_do_not_change_the_text(rows_per_block: int) -> None:
     a = (np.random.default_rng(0).random((20, 9)) * 300 - 20).astype(np.float32)
-    one = ",".join("%.9g" % v for v in a[0]) + "\n"
+    one = ",".join(f"{float(v):.9g}" for v in a[0]) + "\n"
     text = _text(a, rows_per_block)
     assert text.startswith(one) and text.count("\n") == 20
     assert text == _text(a, 1000)
