@@ -22,6 +22,7 @@ a per-worker rate measured elsewhere (a GPU node).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import threading
@@ -119,6 +120,9 @@ def predict_rate(pred: Any, paths: list[Path], files: int) -> float:
     return len(paths) / (time.perf_counter() - t0)
 
 
+DRIVER_WRITES = "local, cross-file + 1 predict worker process, this process writing"
+
+
 def measure(
     model: Path,
     n: int,
@@ -153,12 +157,28 @@ def measure(
         model, device=device, fast_path="auto", batch_size=None, mode="auto", tta=True,
         scale_policy="auto", threads=torch.get_num_threads(),
     )  # fmt: skip
-    engines["local, cross-file + 1 predict worker process (--predict-workers 1)"] = (
+    engines[DRIVER_WRITES] = (
         lambda out, on: run_batch(
             paths, pred, out, formats=FORMATS, on_item=on, batch_files=32,
             source=ProcessSource(local_spec, workers=1, files=32),
         )
     )  # fmt: skip
+
+    def writing_workers(workers: int) -> Callable[[Path, Callable[[Any], None]], Any]:
+        """``semdepth predict --predict-workers N``: each worker writes its files."""
+        threads = max(1, torch.get_num_threads() // workers)
+        spec = dataclasses.replace(local_spec, threads=threads)
+        return lambda out, on: run_batch(
+            paths, pred, out, formats=FORMATS, on_item=on, batch_files=32,
+            source=ProcessSource(
+                dataclasses.replace(spec, write={"out": str(out), "formats": list(FORMATS)}),
+                workers=workers, files=32,
+            ),
+        )  # fmt: skip
+
+    for workers in (1, 2):
+        name = f"local, cross-file + {workers} predict worker process(es) that write"
+        engines[f"{name} (--predict-workers {workers})"] = writing_workers(workers)
     info: dict[str, Any] = {
         "cores": cores,
         "fast_path": pred.fast_path,
@@ -251,7 +271,8 @@ def section(measured: dict[str, Any], cmd: str, cpu: str, worker_rate: float | N
             f"Target: >= 3x today's files/s on this CPU with the same settings and outputs: "
             f"**{ratio:.2f}x** by {name} ({'met' if ratio >= 3 else 'missed'}). `semdepth "
             "predict` picks the cross-file path for crop-sized inputs and, from 200 files on "
-            "2 or more cores, one predict worker process (`auto`)."
+            "2 or more cores, predict worker processes that write their own files (`auto`: "
+            "one per 2 cores, at least 2)."
         )
     lines += [
         "",
@@ -261,7 +282,7 @@ def section(measured: dict[str, Any], cmd: str, cpu: str, worker_rate: float | N
         f"{info['predict_s']:.1f} files/s.",
     ]
     ray1 = rows.get("Ray, 1 worker (embedded)")
-    procs = rows.get("local, cross-file + 1 predict worker process (--predict-workers 1)")
+    procs = rows.get(DRIVER_WRITES)
     if ray1 is not None and procs is not None:
         per_file_ms = 1000 * (1 / ray1["steady_s"] - 1 / procs["steady_s"])
         lines += [
@@ -284,7 +305,9 @@ def section(measured: dict[str, Any], cmd: str, cpu: str, worker_rate: float | N
         "",
         f"**Projection** (not a measurement) for N workers, from a per-worker rate of "
         f"{rate:.1f} files/s ({source}) and this machine's write rate as the driver's "
-        "ceiling: files/s = min(N x per-worker rate, write rate). A GPU worker's rate is to "
+        "ceiling (the Ray engine's workers send their results here to be written; local "
+        "worker processes write their own files and have no such ceiling): "
+        "files/s = min(N x per-worker rate, write rate). A GPU worker's rate is to "
         "be measured on its node (`python bench/speed.py --only files --device cuda "
         "--no-write` there: the `predict_many` line) and given here with `--worker-rate`; "
         "beyond the ceiling, split the inputs over several drivers, each with its own --out.",

@@ -48,7 +48,9 @@ ItemFn = Callable[[int, Path, FinishFn], BatchItem]
 class Source(Protocol):
     """Where the predictions come from: :meth:`start` hands ``todo`` ((index, path) in
     order) to ``sink`` (:meth:`Ahead.put` each, then :meth:`Ahead.end`) from its own
-    threads, and returns at once; :meth:`close` stops it (also mid-way)."""
+    threads, and returns at once; :meth:`close` stops it (also mid-way). A source whose
+    workers write the files themselves also has ``stems`` (path -> output name), which
+    the batch sets before :meth:`start`."""
 
     def start(self, todo: Sequence[tuple[int, Path]], sink: Ahead) -> None: ...
 

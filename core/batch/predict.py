@@ -21,7 +21,7 @@ from core.batch.ground_truth import forget_ground_truth_folders, match_ground_tr
 from core.batch.inputs import scan_inputs
 from core.batch.items import BatchItem, BatchSummary
 from core.batch.manifest import ManifestWriter, batch_settings, file_sha256, source_key
-from core.batch.outputs import check_formats, write_outputs
+from core.batch.outputs import check_formats, remove_outputs, write_outputs
 from core.batch.runner import capture_failure, run_items
 from core.batch.summary import SummaryWriter, result_stats, scale_stats, summary_row
 from core.batch.trust_stats import truth_stats
@@ -100,6 +100,7 @@ def _complete(
 
     item = BatchItem(index, path, "failed", None, None, None, None, {}, 0.0)
     folder = job.folder
+    written: dict[str, Path] | None = None
     with capture_failure(item, path, log):
         if path in job.problems:
             raise OSError(job.problems[path])
@@ -110,6 +111,7 @@ def _complete(
             item.stats = scale_stats(exc.decision.record())
             return item
         item.result = result
+        written = result.written
         item.stats = result_stats(result)
         item.notes.extend(result.notes)
         truth = match_ground_truth(path, result.depth, job.gt_dir)
@@ -119,7 +121,13 @@ def _complete(
             item.stats.update(truth_stats(result, truth.depth))
         if result.in_domain is False:
             log.warning("%s: out of domain: %s", path, "; ".join(result.domain_reasons))
-        if folder is not None:
+        if folder is not None and written is not None:
+            # a worker process wrote them (--predict-workers): recorded, or removed below
+            # when the batch was cancelled meanwhile
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            item.outputs = dict(written)
+        elif folder is not None:
             if cancel is not None:
                 cancel.raise_if_cancelled()
             # the folder is ours (checked and locked): a resumed or overwriting run
@@ -128,6 +136,8 @@ def _complete(
                 result, folder.path, formats=job.formats, stem=stem, overwrite=True
             )
         item.status = "done"
+    if written is not None and item.status != "done":
+        remove_outputs(written.values())  # no orphan set behind a row that is not done
     if item.status in ("cancelled", "skipped"):
         item.result = None
     return item
@@ -158,6 +168,8 @@ def _ahead(
         return _complete(job, index, path, stems[path], finish, token)
 
     ahead = Ahead(finish_item, dict(todo), limit_items=4 * batch_files + 8, cancel=job.cancel)
+    if hasattr(source, "stems"):  # its workers write: under the names this batch gives
+        source.stems = stems
     source.start(todo, ahead)
 
     def process(index: int, path: Path) -> BatchItem:
@@ -166,6 +178,29 @@ def _ahead(
         return ahead.take(index)
 
     return ahead, process
+
+
+def _remove_unrecorded(
+    job: _Job, source: Source, paths: list[Path], stems: dict[Path, str], taken: set[Path]
+) -> None:
+    """After a source whose workers write their files (``source.stems`` set): remove the
+    files of every input the batch never took (stopped or cancelled while the workers
+    were ahead of it), so no set stays behind that no row lists. Their names are this
+    batch's own (:class:`~core.conventions.StemNamer`), and complete inputs of an earlier
+    run were never handed to the workers."""
+    from core.batch.outputs import planned_outputs
+
+    folder = job.folder
+    if folder is None or getattr(source, "stems", None) is None:
+        return
+    complete = folder.complete
+    for path in paths:
+        if path in taken or source_key(path) in complete or path in job.problems:
+            continue
+        plan = planned_outputs(
+            folder.path, stems[path], job.formats, holes=True, trust=True, sigma=True
+        )
+        remove_outputs(plan.values())
 
 
 def _drop_arrays(item: BatchItem) -> None:
@@ -334,13 +369,20 @@ def _run(
     ahead = None
     if source is not None:
         ahead, process = _ahead(job, paths, stems, source, batch_files)
+    taken: set[Path] = set()
+
+    def took(item: BatchItem) -> None:
+        taken.add(item.source)
+        if on_item is not None:
+            on_item(item)
+
     try:
         run = run_items(
             paths,
             process,
             progress=job.progress,
             cancel=job.cancel,
-            on_item=on_item,
+            on_item=took,
             release=None if keep_results else _drop_arrays,
             writer=records,
         )
@@ -348,6 +390,7 @@ def _run(
         if ahead is not None and source is not None:
             ahead.close()  # first: a source waiting to hand over is let go
             source.close()
+            _remove_unrecorded(job, source, paths, stems, taken)
     if folder is not None and "report" in job.formats and run.items:
         from core.batch.trust_stats import batch_report_row, free_name
         from core.conventions import BATCH_REPORT_NAME

@@ -1,15 +1,21 @@
-"""Worker processes for the local engine: the predictions in ``workers`` other processes,
-the writing here (``semdepth predict --predict-workers N``).
+"""Worker processes for the local engine: the predictions (and, given the output folder,
+the writing) in ``workers`` other processes (``semdepth predict --predict-workers N``).
 
 One process shares one interpreter lock between its reading, trust step and writing
 threads; on a small CPU that lock, not the model, caps the cross-file path. Here each
 worker process holds one predictor (built from the model's bytes, as a Ray actor's is:
 :class:`~core.batch.remote.PredictorSpec`) and predicts ``files`` inputs per call with
 :meth:`~core.inference.Predictor.predict_many` (read, forward passes, trust step); this
-process unpacks the results in input order and writes them through the batch's writer
+process unpacks the results in input order and records them through the batch's writer
 pool (:class:`~core.batch.ahead.Ahead`), so the files and rows are those of one file at a
-time. The workers ignore Ctrl+C (this process cancels them) and start with ``spawn``
-(never a fork of a process running torch threads).
+time. When the spec names the output folder (``PredictorSpec.write``, set by ``semdepth
+predict``) and the source knows each input's output name (``stems``), each worker also
+writes its results' files (:func:`~core.batch.remote.write_here`): writing, about half of
+a crop's CPU, then scales with the workers instead of capping every run at what this one
+process writes; this process records the rows and the manifest, and removes a set whose
+row ends other than done (cancelled, or a failure after the write). The workers ignore
+Ctrl+C (this process cancels them) and start with ``spawn`` (never a fork of a process
+running torch threads).
 """
 
 from __future__ import annotations
@@ -42,12 +48,15 @@ def _init_worker(spec: PredictorSpec) -> None:
     _WORKER = PredictActor(spec)
 
 
-def _predict_chunk(paths: list[str]) -> list[bytes]:
-    """In a worker process: the packed outcome of each path."""
+def _predict_chunk(paths: list[str], stems: list[str] | None = None) -> list[bytes]:
+    """In a worker process: the packed outcome of each path (its files written here
+    under ``stems`` when the spec says where)."""
     import numpy as np
 
     assert _WORKER is not None
     batch = {"index": np.arange(len(paths)), "path": np.asarray(paths, dtype=object)}
+    if stems is not None:
+        batch["stem"] = np.asarray(stems, dtype=object)
     return [bytes(b) for b in _WORKER(batch)["payload"]]
 
 
@@ -55,8 +64,17 @@ class ProcessSource:
     """A :class:`~core.batch.ahead.Source` of ``workers`` processes, ``files`` inputs per
     call, at most two calls per worker in flight (module docstring)."""
 
-    def __init__(self, spec: PredictorSpec, *, workers: int = 1, files: int = 32) -> None:
+    def __init__(
+        self,
+        spec: PredictorSpec,
+        *,
+        workers: int = 1,
+        files: int = 32,
+        stems: dict[Path, str] | None = None,
+    ) -> None:
         self.spec = spec
+        #: the output names (the batch sets them), for workers that write (spec.write)
+        self.stems = stems
         self.workers = max(1, int(workers))
         self.files = max(1, int(files))
         self._stop = threading.Event()
@@ -90,7 +108,12 @@ class ProcessSource:
                 while len(pending) >= 2 * self.workers:
                     if not self._hand_over(pending.popleft(), sink):
                         return
-                future = self._pool.submit(_predict_chunk, [str(p) for _, p in chunk])
+                stems = None
+                if self.spec.write is not None and self.stems is not None:
+                    named = [self.stems.get(p) for _, p in chunk]
+                    # a path it has no name for: this process writes the chunk
+                    stems = None if None in named else [str(n) for n in named]
+                future = self._pool.submit(_predict_chunk, [str(p) for _, p in chunk], stems)
                 pending.append((chunk, future))
             while pending:
                 if not self._hand_over(pending.popleft(), sink):

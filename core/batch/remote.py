@@ -38,6 +38,9 @@ class PredictorSpec:
     scale_policy: Any
     threads: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
+    #: where the worker writes each result's files itself (``{"out": folder, "formats":
+    #: [...]}``, a folder every worker can reach), else None: the driver writes them
+    write: dict[str, Any] | None = None
 
     @classmethod
     def from_files(
@@ -145,9 +148,33 @@ class PredictActor:
             tta=spec.tta,
             scale_policy=spec.scale_policy,
         )
+        if spec.write is not None and "stem" in batch:
+            outcomes = [
+                write_here(o, spec.write, str(stem))
+                for o, stem in zip(outcomes, batch["stem"], strict=True)
+            ]
         payload = np.empty(len(outcomes), dtype=object)
         payload[:] = [pack(o) for o in outcomes]
         return {"index": np.asarray(batch["index"], dtype=np.int64), "payload": payload}
+
+
+def write_here(
+    outcome: PredictionResult | Exception, write: dict[str, Any], stem: str
+) -> PredictionResult | Exception:
+    """Write a result's files in this (worker) process; the result comes back with
+    ``written`` set, a write failure (a full disk) as the input's failure (its partial set
+    removed by :func:`~core.batch.outputs.write_outputs`)."""
+    from core.batch.outputs import write_outputs
+
+    if isinstance(outcome, Exception):
+        return outcome
+    try:
+        outcome.written = write_outputs(
+            outcome, write["out"], formats=write["formats"], stem=stem, overwrite=True
+        )
+    except (OSError, ValueError) as exc:
+        return exc
+    return outcome
 
 
 __all__ = [
@@ -157,4 +184,5 @@ __all__ = [
     "failure_text",
     "pack",
     "unpack",
+    "write_here",
 ]

@@ -334,7 +334,10 @@ def _predict(
         if source is None:
             return 2
     elif workers:
-        source = process_source(args, model_path, fast_path, batch_files, workers)
+        source = process_source(
+            args, model_path, fast_path, batch_files, workers,
+            folder=folder, formats=formats,
+        )  # fmt: skip
     token = CancelToken()
     with _progress(n_inputs, quiet=args.quiet) as progress, sigint_cancels(token, "predict"):
         summary = run_batch(

@@ -7,16 +7,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 #: ``--batch-files auto`` for crop-sized inputs (the cross-file path, docs/inference.md).
 AUTO_BATCH_FILES = 32
-#: ``--predict-workers auto`` starts a worker process from this many files to predict: it
-#: takes about 2 s to start; on the (loaded) 2-core CPU it was tried on, 400 simulated
-#: crops took 13.5 s with it and 33.6 s with threads alone (bench/speed.py --only files
-#: measures both on a quiet CPU).
+#: ``--predict-workers auto`` starts worker processes from this many files to predict: one
+#: takes about 2 s to start (bench/speed.py --only files measures the engines side by side
+#: on a quiet CPU: docs/benchmarks.md).
 AUTO_WORKERS_FROM = 200
 
 
@@ -44,16 +43,19 @@ def batch_files_for(requested: str | int, paths: list[Path], input_size: tuple[i
 
 def predict_workers_for(requested: str | int, batch_files: int, n_todo: int) -> int:
     """``--predict-workers``: a number as given (only with ``batch_files > 1``); ``auto``:
-    1 when files share passes, at least :data:`AUTO_WORKERS_FROM` are left to predict and
-    the machine has 2 or more cores (a worker takes a few seconds to start), else 0 (and
-    always 0 in the desktop build)."""
+    when files share passes, at least :data:`AUTO_WORKERS_FROM` are left to predict and
+    the machine has 2 or more cores (a worker takes a few seconds to start), one worker per
+    2 cores and at least 2 (each writes its own files: on 2 cores two 1-thread workers
+    wrote 85.6 files/s steady against 49.9 for one 2-thread worker), else 0 (and always 0
+    in the desktop build)."""
     if batch_files <= 1:
         return 0
     if str(requested) != "auto":
         return max(0, int(requested))
     if getattr(sys, "frozen", False):  # the desktop build: threads (spawn there is untested)
         return 0
-    return 1 if n_todo >= AUTO_WORKERS_FROM and (os.cpu_count() or 1) >= 2 else 0
+    cores = os.cpu_count() or 1
+    return max(2, cores // 2) if n_todo >= AUTO_WORKERS_FROM and cores >= 2 else 0
 
 
 def predictor_spec(
@@ -69,23 +71,37 @@ def predictor_spec(
         fast_path=fast_path,
         batch_size=args.batch_size,
         mode=args.mode,
-        tta=not args.no_tta,
+        tta=tta_of(args),
         scale_policy=args.scale_policy,
         threads=threads,
     )
 
 
 def process_source(
-    args: argparse.Namespace, model_path: Path, fast_path: str, files: int, workers: int
+    args: argparse.Namespace,
+    model_path: Path,
+    fast_path: str,
+    files: int,
+    workers: int,
+    *,
+    folder: Any = None,
+    formats: Sequence[str] = (),
 ) -> Any:
     """``workers`` worker processes, each with this process's torch threads shared out (one
-    worker: the same threads, so the same bits as predicting here)."""
+    worker: the same threads, so the same bits as predicting here). With the output
+    ``folder`` (an :class:`~core.batch.folder.OutputFolder`), each worker writes its
+    results' files itself, under the names the batch gives them."""
+    import dataclasses
+
     import torch
 
     from core.batch.procs import ProcessSource
 
     threads = max(1, torch.get_num_threads() // workers)
     spec = predictor_spec(args, model_path, fast_path, args.device, threads)
+    if folder is not None:
+        write = {"out": str(folder.path), "formats": list(formats)}
+        spec = dataclasses.replace(spec, write=write)
     return ProcessSource(spec, workers=workers, files=files)
 
 

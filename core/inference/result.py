@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from core.io import SemImage
     from core.trust.assess import TrustResult
 
@@ -63,6 +65,10 @@ class PredictionResult:
     verdict (also as :attr:`in_domain`, :attr:`domain_score`, :attr:`domain_reasons`), the
     calibrated sigma (:attr:`sigma`), the depth below the local top surface
     (:attr:`depth_below_top` in :attr:`depth_below_top_unit`) and the per-hole metrology.
+
+    ``written``: the output files (kind -> path) a worker process already wrote for this
+    result (``semdepth predict --predict-workers``), else None: the batch then records
+    them instead of writing them again.
     """
 
     depth: np.ndarray
@@ -78,6 +84,7 @@ class PredictionResult:
     notes: list[str] = field(default_factory=list)
     denoised: np.ndarray | None = None
     trust: TrustResult | None = None
+    written: dict[str, Path] | None = None
 
     @property
     def in_domain(self) -> bool | None:

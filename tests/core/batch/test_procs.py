@@ -3,6 +3,7 @@ file at a time, a bad file as a row, cancel, Ctrl+C to the whole process group."
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import time
@@ -110,9 +111,64 @@ def test_the_auto_rules(tmp_path: Path, monkeypatch) -> None:
     assert batch_files_for("auto", [*crops, big], (72, 48)) == 1  # progress inside big files
     assert batch_files_for("5", [big], (72, 48)) == 5
     monkeypatch.setattr("os.cpu_count", lambda: 2)
-    assert predict_workers_for("auto", 32, 1000) == 1
+    assert predict_workers_for("auto", 32, 1000) == 2
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    assert predict_workers_for("auto", 32, 1000) == 8
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
     assert predict_workers_for("auto", 32, 100) == 0  # not worth a worker's start-up
     assert predict_workers_for("auto", 1, 1000) == 0  # one file at a time: this process
     assert predict_workers_for("3", 32, 5) == 3
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     assert predict_workers_for("auto", 32, 1000) == 0
+
+
+def _writing_spec(tiny_checkpoint: Path, out: Path, formats: tuple[str, ...]) -> PredictorSpec:
+    spec = PredictorSpec.from_files(
+        tiny_checkpoint, device="cpu", fast_path="fp32", batch_size=None, mode="auto",
+        tta=True, scale_policy="auto",
+    )  # fmt: skip
+    return dataclasses.replace(spec, write={"out": str(out), "formats": list(formats)})
+
+
+def test_workers_write_the_files_themselves(
+    tmp_path: Path, tiny_checkpoint: Path, monkeypatch
+) -> None:
+    """With the output folder in the spec the workers write; this process only records:
+    its own writer is made to fail, and every file is there all the same, listed."""
+    src = _inputs(tmp_path / "in", 9)
+    out = tmp_path / "out"
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the driver wrote a result's files")
+
+    monkeypatch.setattr("core.batch.predict.write_outputs", never)
+    source = ProcessSource(_writing_spec(tiny_checkpoint, out, ("tiff", "csv")), files=4)
+    pred = Predictor.from_checkpoint(tiny_checkpoint, device="cpu", fast_path="fp32")
+    summary = run_batch([src], pred, out, formats=("tiff", "csv"), source=source, batch_files=4)
+    assert (summary.n_done, summary.n_failed) == (9, 1)  # c03_broken.png
+    rows = read_summary(out / "summary.csv")
+    listed = {name for r in rows for name in r["outputs"].split(";") if name}
+    on_disk = {p.name for p in out.iterdir() if p.name.startswith("c")}
+    assert on_disk == listed and "c00_depth.csv" in listed and "c08_depth.tif" in listed
+    assert not temp_files(out)
+
+
+def test_a_write_failure_in_a_worker_is_that_files_row(
+    tmp_path: Path, tiny_checkpoint: Path
+) -> None:
+    """One output path is taken by a folder: that input fails with the path and the
+    reason, none of its files stay, the others are written."""
+    src = _inputs(tmp_path / "in", 6)
+    out = tmp_path / "out"
+    (out / "c02_depth.csv").mkdir(parents=True)
+    source = ProcessSource(_writing_spec(tiny_checkpoint, out, ("tiff", "csv")), files=3)
+    pred = Predictor.from_checkpoint(tiny_checkpoint, device="cpu", fast_path="fp32")
+    summary = run_batch(
+        [src], pred, out, formats=("tiff", "csv"), source=source, batch_files=3, overwrite=True
+    )
+    rows = {Path(r["file"]).name: r for r in read_summary(out / "summary.csv")}
+    assert rows["c02.png"]["status"] == "failed"
+    assert "c02_depth.csv" in rows["c02.png"]["error"] and "directory" in rows["c02.png"]["error"]
+    assert not [p for p in out.iterdir() if p.name.startswith("c02_") and p.is_file()]
+    assert rows["c01.png"]["status"] == "done" and (out / "c01_depth.tif").is_file()
+    assert (summary.n_done, summary.n_failed) == (5, 2)  # c02 and c03_broken.png
