@@ -192,7 +192,9 @@ def test_batch_report_rows_match_the_summary(tmp_path: Path) -> None:
     with pytest.raises(OutputFolderError, match="--overwrite"):
         run_batch([src / "a.png"], predictor_for(ShiftRight()), out, formats=("report",))
     assert (out / "report.html").read_bytes() == first
-    again = run_batch([src], predictor_for(ShiftRight()), out, formats=("report",), resume=True)
+    again = run_batch(
+        [src], predictor_for(ShiftRight()), out, formats=("report",), resume=True, tta=True
+    )
     assert (again.n_done, again.n_resumed) == (2, 2)
     assert not (out / "report_2.html").exists()
     assert parse(out / "report.html").values["n_inputs"] == "2"
