@@ -239,6 +239,7 @@ class MainWindow(QMainWindow):
         panel = self.model_panel
         panel.loadRequested.connect(self.model.load_dialog)
         panel.deviceChanged.connect(self.model.set_device)
+        panel.predictionSettingsChanged.connect(self._set_prediction_settings)
         panel.deviceChanged.connect(self.denoise.on_device_changed)
         panel.denoiseToggled.connect(self.denoise.set_enabled)
         panel.loadDenoiserRequested.connect(self.denoise.load_dialog)
@@ -272,6 +273,20 @@ class MainWindow(QMainWindow):
         self.display.sync_actions(self.acts)
         self.batch_panel.set_unit(self.controls.unit_combo.currentText())
         self.model_panel.set_device(device or keys.DEVICE.read(self.settings))
+        self.model_panel.set_prediction_settings(
+            keys.SCALE_POLICY.read(self.settings), keys.TTA.read(self.settings)
+        )
+        self.batch.scale_policy = self.model_panel.scale_policy()
+        self.batch.tta = self.model_panel.tta()
+
+    def _set_prediction_settings(self, scale_policy: str, tta: str) -> None:
+        """The panel's "Scale policy" / "Test-time flips": remembered, used from the next
+        prediction on (a running batch keeps its own)."""
+        keys.SCALE_POLICY.write(self.settings, scale_policy)
+        keys.TTA.write(self.settings, tta)
+        self.batch.scale_policy, self.batch.tta = scale_policy, tta
+        when = "after the running batch" if self.batch.busy else "from the next prediction"
+        self.ctx.status(f"Scale policy {scale_policy}, test-time flips {tta}: {when}.", 5000)
 
     def save_settings(self) -> None:
         s = self.settings

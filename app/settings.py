@@ -115,6 +115,8 @@ ARRANGEMENT = StrKey("view/arrangement", "auto")  # "auto", "1x4" or "2x2"
 HIDDEN_PANELS = StrListKey("view/hidden_panels", ())
 SURFACE_EXAGGERATION = FloatKey("view/surface_exaggeration", 1.0)
 MODEL_PATH = StrKey("model/path", "")  # "Use this model" (calibration): loaded at start
+SCALE_POLICY = StrKey("predict/scale_policy", "auto")  # core.inference.scale.SCALE_POLICIES
+TTA = StrKey("predict/tta", "auto")  # core.inference.tta.TTA_CHOICES
 
 ALL_KEYS: tuple[Key[Any], ...] = (
     GEOMETRY,
@@ -132,6 +134,8 @@ ALL_KEYS: tuple[Key[Any], ...] = (
     HIDDEN_PANELS,
     SURFACE_EXAGGERATION,
     MODEL_PATH,
+    SCALE_POLICY,
+    TTA,
 )
 
 

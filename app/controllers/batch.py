@@ -92,6 +92,9 @@ class BatchController(QObject):
         self.state = state
         self.predictor: Any = None
         self.mode = "auto"
+        #: the panel's "Scale policy" and "Test-time flips" (the next job uses them)
+        self.scale_policy = "auto"
+        self.tta = "auto"
         self.task: Task | None = None
         self._job_rows: list[list[int]] = []  # per unique input, the row ids it serves
         self._job_keys: list[str] = []
@@ -131,6 +134,7 @@ class BatchController(QObject):
                 paths.append(r.source)
         self._job_rows, self._job_keys, self._key_to_index = groups, keys, index
         predictor, mode = self.predictor, self.mode
+        scale_policy, tta = self.scale_policy, self.tta
 
         def job(emit: Callable[[Any], None], cancel: CancelToken) -> Any:
             def on_progress(p: Progress) -> None:
@@ -145,6 +149,8 @@ class BatchController(QObject):
                 predictor,
                 None,
                 mode=mode,
+                tta=tta,
+                scale_policy=scale_policy,
                 keep_results=False,
                 progress=on_progress,
                 cancel=cancel,

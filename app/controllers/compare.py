@@ -103,10 +103,13 @@ class CompareController(QObject):
             return None  # already on its way
         self._pending = data.row_id
         predictor, source, row_id = self.predictor, data.source, data.row_id
+        tta, policy = self.ctx.batch.tta, self.ctx.batch.scale_policy  # as model A's
         self.widget.header.setText(f"Model B is predicting {source.name}...")
 
         def work(_emit: Any, cancel: Any) -> Any:
-            return predictor.predict(source, mode="auto", cancel=cancel).depth
+            return predictor.predict(
+                source, mode="auto", tta=tta, scale_policy=policy, cancel=cancel
+            ).depth
 
         def ok(depth_b: Any) -> None:
             self._pending = None

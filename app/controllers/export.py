@@ -227,6 +227,7 @@ class ExportController(QObject):
         stems = export_stems([r.source for r in rows])
         colour, replace = self.colour_png(), bool(overwrite)
         model_id = self._model_id(cached.values())
+        batch = self.ctx.batch  # a row dropped from memory is predicted as the queue did
 
         def process(index: int, path: Path, cancel: Any) -> BatchItem:
             row = rows[index]
@@ -236,7 +237,10 @@ class ExportController(QObject):
                 )
             source = cached.get(row.row_id)
             if source is None:  # dropped from memory: predict it again
-                source = run_batch([path], predictor, None, keep_results=True, cancel=cancel)
+                source = run_batch(
+                    [path], predictor, None, keep_results=True, cancel=cancel,
+                    tta=batch.tta, scale_policy=batch.scale_policy,
+                )  # fmt: skip
                 source = source.items[0]
                 if source.status != DONE:
                     return source

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,29 @@ from PySide6.QtWidgets import (
 )
 
 DEVICE_LABELS = (("auto", "Auto"), ("cpu", "CPU"), ("cuda", "CUDA"), ("mps", "MPS"))
+
+
+#: The scale policies (:mod:`core.inference.scale`) and TTA settings
+#: (:data:`core.inference.tta.TTA_CHOICES`) as the panel offers them, ``auto`` first.
+SCALE_POLICY_LABELS = (
+    ("auto", "Auto: resample 0.25-4x, else native"),
+    ("model", "Resample up to 1/8-8x"),
+    ("native", "Never resample"),
+    ("skip", "Skip images out of scale"),
+)
+TTA_LABELS = (
+    ("auto", "Auto: one pass out of scale"),
+    ("on", "Always"),
+    ("off", "Never (4x faster)"),
+)
+
+
+def _choice_combo(labels: Sequence[tuple[str, str]], tip: str) -> QComboBox:
+    combo = QComboBox()
+    combo.setToolTip(tip)
+    for name, label in labels:
+        combo.addItem(label, name)
+    return combo
 
 
 def _get(card: Mapping[str, Any], *keys: str) -> Any:
@@ -93,6 +116,8 @@ class ModelPanel(QWidget):
 
     loadRequested = Signal()
     deviceChanged = Signal(str)
+    #: (scale policy, TTA setting): the "Scale policy" or "Test-time flips" choice changed
+    predictionSettingsChanged = Signal(str, str)
     denoiseToggled = Signal(bool)
     loadDenoiserRequested = Signal()
 
@@ -115,6 +140,18 @@ class ModelPanel(QWidget):
                 item.setToolTip(f"{label} is not available on this machine")
         self.device_combo.currentIndexChanged.connect(self._on_device)
         self.actual_device = QLabel("")
+        self.scale_combo = _choice_combo(
+            SCALE_POLICY_LABELS,
+            "At which pixel size images are predicted when theirs differs from the model's "
+            "(the decision and its reason are in each result's notes)",
+        )
+        self.tta_combo = _choice_combo(
+            TTA_LABELS,
+            "Test-time flips (the uncertainty map is their spread); auto leaves them out "
+            "of an image out of the model's domain by its known pixel size",
+        )
+        for combo in (self.scale_combo, self.tta_combo):
+            combo.currentIndexChanged.connect(self._on_prediction_settings)
         self.denoise_check = QCheckBox("Denoise first (Noise2Self)")
         self.denoise_check.setToolTip(
             "Clean each SEM image with a Noise2Self denoiser before the depth model "
@@ -132,6 +169,8 @@ class ModelPanel(QWidget):
         form = QFormLayout()
         form.addRow("Device:", self.device_combo)
         form.addRow("In use:", self.actual_device)
+        form.addRow("Scale policy:", self.scale_combo)
+        form.addRow("Test-time flips:", self.tta_combo)
         buttons = QHBoxLayout()
         buttons.addWidget(self.load_button)
         buttons.addStretch(1)
@@ -197,3 +236,20 @@ class ModelPanel(QWidget):
 
     def _on_device(self, _index: int) -> None:
         self.deviceChanged.emit(self.device())
+
+    def scale_policy(self) -> str:
+        return str(self.scale_combo.currentData())
+
+    def tta(self) -> str:
+        return str(self.tta_combo.currentData())
+
+    def set_prediction_settings(self, scale_policy: str, tta: str) -> None:
+        """Show remembered choices (unknown names fall back to auto) without emitting."""
+        for combo, name in ((self.scale_combo, scale_policy), (self.tta_combo, tta)):
+            i = combo.findData(name)
+            combo.blockSignals(True)
+            combo.setCurrentIndex(i if i >= 0 else 0)
+            combo.blockSignals(False)
+
+    def _on_prediction_settings(self, _index: int) -> None:
+        self.predictionSettingsChanged.emit(self.scale_policy(), self.tta())

@@ -76,3 +76,29 @@ def test_queued_without_model_starts_after_load(
         win.load_model(tiny_model)
     wait_batch_idle(qtbot, win)
     assert win.state.rows[0].status == DONE
+
+
+def test_scale_policy_and_flips_are_remembered_and_used(
+    qtbot: Any, make_window: Any, sem_folder: Path
+) -> None:
+    """The panel's "Scale policy" and "Test-time flips": a change is stored, the next
+    prediction uses it (its settings say so), and a new window shows it again."""
+    from app import settings as keys
+
+    win = make_window()
+    panel = win.model_panel
+    assert (panel.scale_policy(), panel.tta()) == ("auto", "auto")  # the defaults
+    panel.scale_combo.setCurrentIndex(panel.scale_combo.findData("native"))
+    panel.tta_combo.setCurrentIndex(panel.tta_combo.findData("off"))
+    assert keys.SCALE_POLICY.read(win.settings) == "native"
+    assert keys.TTA.read(win.settings) == "off"
+    assert (win.batch.scale_policy, win.batch.tta) == ("native", "off")
+    with qtbot.waitSignal(win.resultShown, timeout=30_000):
+        win.open_paths([sem_folder / "a.png"])
+    wait_batch_idle(qtbot, win)
+    result = win.state.cache.get(win.state.rows[0].row_id).result
+    assert result.settings["scale_policy"] == "native"
+    assert result.settings["tta_setting"] == "off" and result.settings["tta"] is False
+    again = make_window(settings=win.settings)
+    assert (again.model_panel.scale_policy(), again.model_panel.tta()) == ("native", "off")
+    assert (again.batch.scale_policy, again.batch.tta) == ("native", "off")
