@@ -180,27 +180,17 @@ def _ahead(
     return ahead, process
 
 
-def _remove_unrecorded(
-    job: _Job, source: Source, paths: list[Path], stems: dict[Path, str], taken: set[Path]
-) -> None:
-    """After a source whose workers write their files (``source.stems`` set): remove the
-    files of every input the batch never took (stopped or cancelled while the workers
-    were ahead of it), so no set stays behind that no row lists. Their names are this
-    batch's own (:class:`~core.conventions.StemNamer`), and complete inputs of an earlier
-    run were never handed to the workers."""
-    from core.batch.outputs import planned_outputs
-
-    folder = job.folder
-    if folder is None or getattr(source, "stems", None) is None:
+def _remove_unrecorded(source: Source, taken: set[Path]) -> None:
+    """After a source whose workers write their files (``source.written``: the files
+    each input's worker wrote): remove those of every input the batch never took (stopped
+    or cancelled while the workers were ahead of it), so no set stays behind that no row
+    lists. Only files this run's workers wrote are touched."""
+    written = getattr(source, "written", None)
+    if not written:
         return
-    complete = folder.complete
-    for path in paths:
-        if path in taken or source_key(path) in complete or path in job.problems:
-            continue
-        plan = planned_outputs(
-            folder.path, stems[path], job.formats, holes=True, trust=True, sigma=True
-        )
-        remove_outputs(plan.values())
+    for path, files in written.items():
+        if path not in taken:
+            remove_outputs(files)
 
 
 def _drop_arrays(item: BatchItem) -> None:
@@ -390,7 +380,7 @@ def _run(
         if ahead is not None and source is not None:
             ahead.close()  # first: a source waiting to hand over is let go
             source.close()
-            _remove_unrecorded(job, source, paths, stems, taken)
+            _remove_unrecorded(source, taken)
     if folder is not None and "report" in job.formats and run.items:
         from core.batch.trust_stats import batch_report_row, free_name
         from core.conventions import BATCH_REPORT_NAME

@@ -48,16 +48,19 @@ def _init_worker(spec: PredictorSpec) -> None:
     _WORKER = PredictActor(spec)
 
 
-def _predict_chunk(paths: list[str], stems: list[str] | None = None) -> list[bytes]:
-    """In a worker process: the packed outcome of each path (its files written here
-    under ``stems`` when the spec says where)."""
+def _predict_chunk(
+    paths: list[str], stems: list[str] | None = None
+) -> list[tuple[bytes, list[str]]]:
+    """In a worker process: the packed outcome of each path, and the files written for
+    it here (under ``stems``, when the spec says where)."""
     import numpy as np
 
     assert _WORKER is not None
     batch = {"index": np.arange(len(paths)), "path": np.asarray(paths, dtype=object)}
     if stems is not None:
         batch["stem"] = np.asarray(stems, dtype=object)
-    return [bytes(b) for b in _WORKER(batch)["payload"]]
+    out = _WORKER(batch)
+    return [(bytes(b), list(w)) for b, w in zip(out["payload"], out["written"], strict=True)]
 
 
 class ProcessSource:
@@ -75,10 +78,15 @@ class ProcessSource:
         self.spec = spec
         #: the output names (the batch sets them), for workers that write (spec.write)
         self.stems = stems
+        #: the files the workers wrote, by input: the batch removes those of any input it
+        #: never took (stopped while the workers were ahead)
+        self.written: dict[Path, list[Path]] = {}
+        self._lock = threading.Lock()
         self.workers = max(1, int(workers))
         self.files = max(1, int(files))
         self._stop = threading.Event()
         self._pool: ProcessPoolExecutor | None = None
+        self._submitted: list[tuple[list[tuple[int, Path]], Future[Any]]] = []
         self._thread: threading.Thread | None = None
         self.info: dict[str, Any] = {"predict_workers": self.workers}
 
@@ -99,7 +107,7 @@ class ProcessSource:
     def _run(self, todo: list[tuple[int, Path]], sink: Ahead) -> None:
         assert self._pool is not None
         chunks = [todo[k : k + self.files] for k in range(0, len(todo), self.files)]
-        pending: deque[tuple[list[tuple[int, Path]], Future[list[bytes]]]] = deque()
+        pending: deque[tuple[list[tuple[int, Path]], Future[Any]]] = deque()
         failure: BaseException | None = None
         try:
             for chunk in chunks:
@@ -115,6 +123,7 @@ class ProcessSource:
                     stems = None if None in named else [str(n) for n in named]
                 future = self._pool.submit(_predict_chunk, [str(p) for _, p in chunk], stems)
                 pending.append((chunk, future))
+                self._submitted.append((chunk, future))
             while pending:
                 if not self._hand_over(pending.popleft(), sink):
                     return
@@ -125,9 +134,13 @@ class ProcessSource:
         finally:
             sink.end(failure)
 
-    def _hand_over(
-        self, entry: tuple[list[tuple[int, Path]], Future[list[bytes]]], sink: Ahead
-    ) -> bool:
+    def _note_written(self, chunk: list[tuple[int, Path]], results: list[Any]) -> None:
+        with self._lock:
+            for (_, path), (_, files) in zip(chunk, results, strict=True):
+                if files:
+                    self.written[path] = [Path(f) for f in files]
+
+    def _hand_over(self, entry: tuple[list[tuple[int, Path]], Future[Any]], sink: Ahead) -> bool:
         from core.batch.remote import unpack
 
         chunk, future = entry
@@ -135,11 +148,12 @@ class ProcessSource:
             if self._stop.is_set():
                 return False
             try:
-                payloads = future.result(timeout=0.1)
+                results = future.result(timeout=0.1)
                 break
             except TimeoutError:
                 continue
-        for (index, _), raw in zip(chunk, payloads, strict=True):
+        self._note_written(chunk, results)
+        for (index, _), (raw, _files) in zip(chunk, results, strict=True):
             if not sink.put(index, _finisher(raw, unpack), len(raw) // 16):
                 return False
         return True
@@ -152,6 +166,10 @@ class ProcessSource:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        for chunk, future in self._submitted:  # calls that ended after the hand-over stopped
+            if future.done() and not future.cancelled() and future.exception() is None:
+                self._note_written(chunk, future.result())
+        self._submitted = []
 
 
 def _finisher(raw: bytes, unpack: Any) -> Any:

@@ -155,7 +155,18 @@ class PredictActor:
             ]
         payload = np.empty(len(outcomes), dtype=object)
         payload[:] = [pack(o) for o in outcomes]
-        return {"index": np.asarray(batch["index"], dtype=np.int64), "payload": payload}
+        written = np.empty(len(outcomes), dtype=object)  # what this worker wrote, per input
+        written[:] = [_written_files(o) for o in outcomes]
+        return {
+            "index": np.asarray(batch["index"], dtype=np.int64),
+            "payload": payload,
+            "written": written,
+        }
+
+
+def _written_files(outcome: PredictionResult | Exception) -> list[str]:
+    files = None if isinstance(outcome, Exception) else outcome.written
+    return [str(p) for p in files.values()] if files else []
 
 
 def write_here(

@@ -172,3 +172,33 @@ def test_a_write_failure_in_a_worker_is_that_files_row(
     assert not [p for p in out.iterdir() if p.name.startswith("c02_") and p.is_file()]
     assert rows["c01.png"]["status"] == "done" and (out / "c01_depth.tif").is_file()
     assert (summary.n_done, summary.n_failed) == (5, 2)  # c02 and c03_broken.png
+
+
+def test_a_cancel_removes_only_what_this_runs_workers_wrote(
+    tmp_path: Path, tiny_checkpoint: Path
+) -> None:
+    """An overwriting run cancelled early: the inputs its workers never reached keep the
+    earlier run's files; nothing on disk is left that neither run lists."""
+    src = _inputs(tmp_path / "in", 30)
+    out = tmp_path / "out"
+    pred = Predictor.from_checkpoint(tiny_checkpoint, device="cpu", fast_path="fp32")
+    run_batch([src], pred, out, formats=("tiff",))
+    before = (out / "c29_depth.tif").read_bytes()
+    token = CancelToken()
+
+    def on_item(item: BatchItem) -> None:
+        if item.index == 2:
+            token.cancel()
+
+    source = ProcessSource(_writing_spec(tiny_checkpoint, out, ("tiff",)), files=2)
+    summary = run_batch(
+        [src], pred, out, formats=("tiff",), source=source, cancel=token, on_item=on_item,
+        batch_files=2, overwrite=True,
+    )  # fmt: skip
+    assert summary.cancelled and len(summary.items) == 3
+    assert source.written and all(p.is_absolute() for fs in source.written.values() for p in fs)
+    assert (out / "c29_depth.tif").read_bytes() == before  # never handed to a worker
+    taken = {item.source for item in summary.items}
+    for path, files in source.written.items():
+        assert all(f.exists() == (path in taken) for f in files)
+    assert not temp_files(out)
