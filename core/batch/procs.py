@@ -67,17 +67,10 @@ class ProcessSource:
     """A :class:`~core.batch.ahead.Source` of ``workers`` processes, ``files`` inputs per
     call, at most two calls per worker in flight (module docstring)."""
 
-    def __init__(
-        self,
-        spec: PredictorSpec,
-        *,
-        workers: int = 1,
-        files: int = 32,
-        stems: dict[Path, str] | None = None,
-    ) -> None:
+    def __init__(self, spec: PredictorSpec, *, workers: int = 1, files: int = 32) -> None:
         self.spec = spec
         #: the output names (the batch sets them), for workers that write (spec.write)
-        self.stems = stems
+        self.stems: dict[Path, str] | None = None
         #: the files the workers wrote, by input: the batch removes those of any input it
         #: never took (stopped while the workers were ahead)
         self.written: dict[Path, list[Path]] = {}
