@@ -42,6 +42,7 @@ from core.progress import CancelToken, ProgressCallback
 
 FAST_PATH_CHOICES = ("auto", "fp32", "channels-last", "bf16", "onnx", "compile")
 SCALE_POLICY_CHOICES = ("auto", "model", "native", "skip")
+TTA_CHOICES = ("auto", "on", "off")  # core.inference.tta.TTA_CHOICES, without torch
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -98,7 +99,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--tta",
-        choices=("auto", "on", "off"),
+        choices=TTA_CHOICES,
         default=None,
         help="test-time flips for the uncertainty map: auto (default) runs them on every "
         "image but one out of the model's domain by its known pixel size, which gets one "

@@ -84,7 +84,12 @@ def test_scale_policy_and_flips_are_remembered_and_used(
     """The panel's "Scale policy" and "Test-time flips": a change is stored, the next
     prediction uses it (its settings say so), and a new window shows it again."""
     from app import settings as keys
+    from app.widgets.model_panel import SCALE_POLICY_LABELS, TTA_LABELS
+    from core.inference.scale import SCALE_POLICIES
+    from core.inference.tta import TTA_CHOICES
 
+    assert tuple(n for n, _ in SCALE_POLICY_LABELS) == SCALE_POLICIES
+    assert tuple(n for n, _ in TTA_LABELS) == TTA_CHOICES
     win = make_window()
     panel = win.model_panel
     assert (panel.scale_policy(), panel.tta()) == ("auto", "auto")  # the defaults

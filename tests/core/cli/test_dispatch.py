@@ -83,3 +83,13 @@ def test_a_subcommand_imports_only_its_own_module() -> None:
     assert "core.cli.info" in mods
     assert "core.cli.train" not in mods and "core.cli.predict" not in mods
     assert "torch" not in mods
+
+
+def test_the_cli_choices_are_the_engines() -> None:
+    """The CLI spells the choices out (no torch import for --help): the same as the engine's."""
+    from core.cli import predict as cli
+    from core.inference.scale import SCALE_POLICIES
+    from core.inference.tta import TTA_CHOICES
+
+    assert cli.SCALE_POLICY_CHOICES == SCALE_POLICIES
+    assert cli.TTA_CHOICES == TTA_CHOICES
