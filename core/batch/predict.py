@@ -121,19 +121,19 @@ def _complete(
             item.stats.update(truth_stats(result, truth.depth))
         if result.in_domain is False:
             log.warning("%s: out of domain: %s", path, "; ".join(result.domain_reasons))
-        if folder is not None and written is not None:
+        if folder is not None:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
             # a worker process wrote them (--predict-workers): recorded, or removed below
-            # when the batch was cancelled meanwhile
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            item.outputs = dict(written)
-        elif folder is not None:
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            # the folder is ours (checked and locked): a resumed or overwriting run
-            # replaces the partial sets an earlier run left
-            item.outputs = write_outputs(
-                result, folder.path, formats=job.formats, stem=stem, overwrite=True
+            # when the row does not end done; else written here, where the folder is ours
+            # (checked and locked): a resumed or overwriting run replaces the partial sets
+            # an earlier run left
+            item.outputs = (
+                dict(written)
+                if written is not None
+                else write_outputs(
+                    result, folder.path, formats=job.formats, stem=stem, overwrite=True
+                )
             )
         item.status = "done"
     if written is not None and item.status != "done":
@@ -178,19 +178,6 @@ def _ahead(
         return ahead.take(index)
 
     return ahead, process
-
-
-def _remove_unrecorded(source: Source, taken: set[Path]) -> None:
-    """After a source whose workers write their files (``source.written``: the files
-    each input's worker wrote): remove those of every input the batch never took (stopped
-    or cancelled while the workers were ahead of it), so no set stays behind that no row
-    lists. Only files this run's workers wrote are touched."""
-    written = getattr(source, "written", None)
-    if not written:
-        return
-    for path, files in written.items():
-        if path not in taken:
-            remove_outputs(files)
 
 
 def _drop_arrays(item: BatchItem) -> None:
@@ -359,10 +346,13 @@ def _run(
     ahead = None
     if source is not None:
         ahead, process = _ahead(job, paths, stems, source, batch_files)
-    taken: set[Path] = set()
+    # a source whose workers write (ProcessSource) hears of each item taken, and after a
+    # stop says which files no row will list: only files its workers wrote
+    forget = getattr(source, "forget", None)
 
     def took(item: BatchItem) -> None:
-        taken.add(item.source)
+        if forget is not None:
+            forget(item.source)
         if on_item is not None:
             on_item(item)
 
@@ -380,7 +370,9 @@ def _run(
         if ahead is not None and source is not None:
             ahead.close()  # first: a source waiting to hand over is let go
             source.close()
-            _remove_unrecorded(source, taken)
+            unrecorded = getattr(source, "unrecorded", None)
+            if unrecorded is not None:
+                remove_outputs(unrecorded())
     if folder is not None and "report" in job.formats and run.items:
         from core.batch.trust_stats import batch_report_row, free_name
         from core.conventions import BATCH_REPORT_NAME

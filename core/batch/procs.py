@@ -71,15 +71,16 @@ class ProcessSource:
         self.spec = spec
         #: the output names (the batch sets them), for workers that write (spec.write)
         self.stems: dict[Path, str] | None = None
-        #: the files the workers wrote, by input: the batch removes those of any input it
-        #: never took (stopped while the workers were ahead)
+        #: the files the workers wrote, by input, until the batch takes the input
+        #: (:meth:`forget`); what is left when it stops it removes (:meth:`unrecorded`)
         self.written: dict[Path, list[Path]] = {}
         self._lock = threading.Lock()
+        # the calls not yet handed over in full (close() collects what they wrote)
+        self._pending: deque[tuple[list[tuple[int, Path]], Future[Any]]] = deque()
         self.workers = max(1, int(workers))
         self.files = max(1, int(files))
         self._stop = threading.Event()
         self._pool: ProcessPoolExecutor | None = None
-        self._submitted: list[tuple[list[tuple[int, Path]], Future[Any]]] = []
         self._thread: threading.Thread | None = None
         self.info: dict[str, Any] = {"predict_workers": self.workers}
 
@@ -100,15 +101,16 @@ class ProcessSource:
     def _run(self, todo: list[tuple[int, Path]], sink: Ahead) -> None:
         assert self._pool is not None
         chunks = [todo[k : k + self.files] for k in range(0, len(todo), self.files)]
-        pending: deque[tuple[list[tuple[int, Path]], Future[Any]]] = deque()
+        pending = self._pending
         failure: BaseException | None = None
         try:
             for chunk in chunks:
                 if self._stop.is_set():
                     return
                 while len(pending) >= 2 * self.workers:
-                    if not self._hand_over(pending.popleft(), sink):
+                    if not self._hand_over(pending[0], sink):
                         return
+                    pending.popleft()
                 stems = None
                 if self.spec.write is not None and self.stems is not None:
                     named = [self.stems.get(p) for _, p in chunk]
@@ -116,10 +118,10 @@ class ProcessSource:
                     stems = None if None in named else [str(n) for n in named]
                 future = self._pool.submit(_predict_chunk, [str(p) for _, p in chunk], stems)
                 pending.append((chunk, future))
-                self._submitted.append((chunk, future))
             while pending:
-                if not self._hand_over(pending.popleft(), sink):
+                if not self._hand_over(pending[0], sink):
                     return
+                pending.popleft()
         except BaseException as exc:
             if not self._stop.is_set():
                 log.error("a worker process failed: %s", exc)
@@ -132,6 +134,17 @@ class ProcessSource:
             for (_, path), (_, files) in zip(chunk, results, strict=True):
                 if files:
                     self.written[path] = [Path(f) for f in files]
+
+    def forget(self, path: Path) -> None:
+        """The batch took ``path``'s item: its files are its row's business now."""
+        with self._lock:
+            self.written.pop(path, None)
+
+    def unrecorded(self) -> list[Path]:
+        """After :meth:`close`: the files the workers wrote for inputs the batch never
+        took (stopped while the workers were ahead)."""
+        with self._lock:
+            return [f for files in self.written.values() for f in files]
 
     def _hand_over(self, entry: tuple[list[tuple[int, Path]], Future[Any]], sink: Ahead) -> bool:
         from core.batch.remote import unpack
@@ -159,10 +172,10 @@ class ProcessSource:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
-        for chunk, future in self._submitted:  # calls that ended after the hand-over stopped
+        while self._pending:  # calls that ended after the hand-over stopped
+            chunk, future = self._pending.popleft()
             if future.done() and not future.cancelled() and future.exception() is None:
                 self._note_written(chunk, future.result())
-        self._submitted = []
 
 
 def _finisher(raw: bytes, unpack: Any) -> Any:
