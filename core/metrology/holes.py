@@ -222,7 +222,6 @@ def _outline(s: np.ndarray, level: float, point: tuple[int, int]) -> tuple[np.nd
     dozens)."""
     rows, cols = s.shape
     r0, r1, c0, c1 = 0, rows, 0, cols
-    values = s
     if s[point] > level:
         labels, _ = ndi.label(s > level)
         region = labels == labels[point]
@@ -232,8 +231,11 @@ def _outline(s: np.ndarray, level: float, point: tuple[int, int]) -> tuple[np.nd
         c0, c1 = max(0, int(cc[0]) - 1), min(cols, int(cc[-1]) + 2)
         # other regions in the box touch this one at most diagonally, where marching
         # squares keeps them apart: lowering them leaves its boundary as it is
-        values = np.where(region | (labels == 0), s, -1e9)
-    pad = np.pad(values[r0:r1, c0:c1], 1, mode="constant", constant_values=-1e9)
+        box = (slice(r0, r1), slice(c0, c1))
+        values = np.where(region[box] | (labels[box] == 0), s[box], -1e9)
+    else:
+        values = s
+    pad = np.pad(values, 1, mode="constant", constant_values=-1e9)
     p = (point[0] - r0 + 1, point[1] - c0 + 1)
     best = None
     for contour in measure.find_contours(pad, level):

@@ -75,3 +75,45 @@ def test_values_and_sigma_in_nm() -> None:
     assert dbt.sigma is None
     dbt.sigma_du = np.full(height.shape, 2.0, np.float32)
     np.testing.assert_allclose(dbt.sigma, 1.0)
+
+
+def test_the_square_dilation_is_scipys() -> None:
+    from scipy import ndimage as ndi
+
+    from core.metrology.surface import dilate_square
+
+    rng = np.random.default_rng(5)
+    for shape, radius in (((40, 33), 2), ((7, 9), 1), ((25, 25), 3)):
+        mask = rng.random(shape) < 0.08
+        want = ndi.binary_dilation(mask, structure=np.ones((2 * radius + 1,) * 2, bool))
+        assert np.array_equal(dilate_square(mask, radius), want)
+
+
+def test_the_coarse_top_level_follows_the_full_resolution_one() -> None:
+    """A 48 px surface on a tilted, bowed field of holes: the level on the grid of blocks
+    is within 0.1 DU of the full-resolution blur's a sigma from the edges (0.25 DU at
+    them, where the tilt meets the different extension), and the top pixels are the same."""
+    import core.metrology.surface as surface
+
+    rows, cols = 600, 520
+    yy, xx = np.mgrid[0:rows, 0:cols].astype(np.float64)
+    top = 160.0 + 0.01 * xx + 4e-5 * (yy - 300) ** 2
+    depth = top.copy()
+    for r in range(30, rows, 60):
+        for c in range(30, cols, 60):
+            depth[np.hypot(yy - r, xx - c) < 12] -= 80.0
+    depth += np.random.default_rng(6).normal(0, 0.3, depth.shape)
+    coarse = surface.estimate_top(depth, smooth_px=48.0)
+    assert surface._coarse_factor(depth.shape, 48.0) == 12
+    original = surface.COARSE_SIGMA_PX
+    try:
+        surface.COARSE_SIGMA_PX = 1e9  # every blur at full resolution
+        exact = surface.estimate_top(depth, smooth_px=48.0)
+    finally:
+        surface.COARSE_SIGMA_PX = original
+    diff = np.abs(coarse.level - exact.level)
+    assert diff[48:-48, 48:-48].max() < 0.1  # a sigma from the edges
+    assert diff.max() < 0.25  # the edge: its block extended rather than its row
+    assert np.array_equal(coarse.mask, exact.mask)
+    inner = (slice(60, -60), slice(60, -60))  # away from the edges the level is the top
+    assert np.abs(coarse.level[inner] - top[inner]).max() < 1.0
