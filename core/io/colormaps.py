@@ -8,6 +8,8 @@ Moreland's cool-warm, ColorBrewer RdBu-11 reversed so blue = low).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 _ANCHORS: dict[str, list[tuple[float, float, float]]] = {
@@ -74,15 +76,21 @@ def _canonical(name: str) -> str:
 
 
 def lut(name: str) -> np.ndarray:
-    """(256, 3) uint8 lookup table of colour map ``name`` (case-insensitive)."""
-    key = _canonical(name)
+    """(256, 3) uint8 lookup table of colour map ``name`` (case-insensitive; read-only)."""
+    return _lut(_canonical(name))
+
+
+@functools.cache
+def _lut(key: str) -> np.ndarray:
     anchors = np.asarray(_ANCHORS[key], dtype=np.float64)
     if anchors.max() > 1.0:
         anchors = anchors / 255.0
     pos = np.asarray(_POSITIONS.get(key, np.linspace(0.0, 1.0, len(anchors))), dtype=np.float64)
     x = np.linspace(0.0, 1.0, 256)
     table = np.stack([np.interp(x, pos, anchors[:, c]) for c in range(3)], axis=1)
-    return np.clip(np.rint(table * 255.0), 0, 255).astype(np.uint8)
+    out = np.clip(np.rint(table * 255.0), 0, 255).astype(np.uint8)
+    out.setflags(write=False)  # shared by every caller
+    return out
 
 
 def apply(

@@ -13,6 +13,7 @@ Image > Show Info and :func:`read_depth_tiff` reads back.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -38,8 +39,24 @@ __all__ = [
 
 DESCRIPTION_FORMAT = "semdepth-depth/1"
 CSV_FLOAT_FORMAT = "%.9g"  # 9 significant digits: every float32 value round-trips exactly
-# zlib level 3: a 4 Mpx colour map compresses 2.3x faster than at the default 6, 3 % larger
-PNG_COMPRESS_LEVEL = 3
+# PNGs go through imagecodecs (already a dependency, for the TIFF codecs) rather than Pillow:
+# Pillow always runs PNG's adaptive row filters, which cost more than the compression itself
+# on these pictures. Colour maps (flat colours, enlarged crops) are stored unfiltered at zlib
+# level 1: 4x faster than Pillow at level 3 on a crop's preview and 3.5x on a 1 Mpx map, and
+# 25 % smaller. Grey depth PNGs keep the filters (they help on smooth maps) at level 1.
+PNG_LEVEL = 1
+
+
+def encode_png(picture: np.ndarray) -> bytes:
+    """PNG bytes of a (H, W) or (H, W, 3) uint8 ``picture`` (lossless)."""
+    import imagecodecs
+
+    arr = np.ascontiguousarray(picture, dtype=np.uint8)
+    if arr.ndim == 3:
+        return bytes(
+            imagecodecs.png_encode(arr, level=PNG_LEVEL, filter=imagecodecs.PNG.FILTER.NONE)
+        )
+    return bytes(imagecodecs.png_encode(arr, level=PNG_LEVEL))
 
 
 def _as_2d_float32(array: Any, what: str = "depth") -> np.ndarray:
@@ -260,16 +277,17 @@ def depth_to_uint8(depth: Any) -> np.ndarray:
 
 def write_depth_png(path: str | os.PathLike[str], depth: Any, *, overwrite: bool = False) -> Path:
     """Write an 8-bit grayscale depth PNG (DACON convention: round, clip to 0..255 DU)."""
-    from PIL import Image
-
-    data = depth_to_uint8(depth)
+    data = encode_png(depth_to_uint8(depth))
     out = Path(path)
     with atomic_write(out, overwrite=overwrite) as tmp:
-        Image.fromarray(data).save(tmp, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+        tmp.write_bytes(data)
     return out
 
 
+@functools.lru_cache(maxsize=16)
 def _font(size: int) -> Any:
+    """Pillow's default font at ``size`` px (built once per size: building it decodes the
+    embedded font each time)."""
     from PIL import ImageFont
 
     try:
@@ -395,10 +413,8 @@ def write_colormap_png(
 ) -> Path:
     """Write a colour-mapped PNG with a colour bar, tick values and ``label`` (see
     :func:`render_colormap`). Colour maps: viridis, magma, gray, coolwarm, RdBu."""
-    from PIL import Image
-
-    picture = render_colormap(array, cmap=cmap, vmin=vmin, vmax=vmax, label=label)
+    data = encode_png(render_colormap(array, cmap=cmap, vmin=vmin, vmax=vmax, label=label))
     out = Path(path)
     with atomic_write(out, overwrite=overwrite) as tmp:
-        Image.fromarray(picture).save(tmp, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+        tmp.write_bytes(data)
     return out

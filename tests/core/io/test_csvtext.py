@@ -11,9 +11,9 @@ import pytest
 from core.io.csvtext import write_matrix
 
 
-def _text(a: np.ndarray, rows_per_block: int = 256) -> str:
+def _text(a: np.ndarray, values_per_block: int = 1 << 16) -> str:
     out = io.StringIO()
-    write_matrix(out, a, "%.9g", rows_per_block=rows_per_block)
+    write_matrix(out, a, "%.9g", values_per_block=values_per_block)
     return out.getvalue()
 
 
@@ -22,13 +22,25 @@ def test_hand_written_rows() -> None:
     assert _text(a) == "0,1,-0,128.5\n9.99999975e-06,2e+09,nan,-inf\n"
 
 
-@pytest.mark.parametrize("rows_per_block", [1, 7, 256])
-def test_blocks_do_not_change_the_text(rows_per_block: int) -> None:
+@pytest.mark.parametrize("values_per_block", [1, 9, 63, 1 << 16])
+def test_blocks_do_not_change_the_text(values_per_block: int) -> None:
     a = (np.random.default_rng(0).random((20, 9)) * 300 - 20).astype(np.float32)
     one = ",".join(f"{float(v):.9g}" for v in a[0]) + "\n"
-    text = _text(a, rows_per_block)
+    text = _text(a, values_per_block)
     assert text.startswith(one) and text.count("\n") == 20
     assert text == _text(a, 1000)
+
+
+def test_same_text_as_savetxt() -> None:
+    a = (np.random.default_rng(1).random((37, 11)) * 500 - 250).astype(np.float32)
+    a[3, 4], a[5, 6], a[7, 8] = np.nan, np.inf, -0.0
+    ref = io.StringIO()
+    np.savetxt(ref, a.astype(np.float64), fmt="%.9g", delimiter=",")
+    assert _text(a, 50) == ref.getvalue()
+
+
+def test_no_columns() -> None:
+    assert _text(np.zeros((3, 0), np.float32)) == "\n\n\n"
 
 
 def test_every_float32_reads_back_exactly() -> None:

@@ -251,6 +251,18 @@ def test_colormap_png_contains_image_and_bar(tmp_path):
     _only(tmp_path, "c.png")
 
 
+def test_colormap_png_is_the_rendered_picture_losslessly(tmp_path):
+    data = (np.random.default_rng(2).random((30, 50)) * 90 - 10).astype(np.float32)
+    out = write_colormap_png(tmp_path / "c.png", data, cmap="viridis", label="depth (DU)")
+    with Image.open(out) as im:
+        assert im.mode == "RGB" and im.format == "PNG"
+        canvas = np.asarray(im)
+    assert np.array_equal(canvas, render_colormap(data, cmap="viridis", label="depth (DU)"))
+    table = lut("viridis")  # shared between calls, so nobody may change it
+    with pytest.raises(ValueError, match="read-only"):
+        table[0] = 0
+
+
 def test_colormap_defaults_and_errors(tmp_path):
     err = np.linspace(-3, 1, 100, dtype=np.float32).reshape(10, 10)
     pic = render_colormap(err, cmap="coolwarm", label="error (DU)")
