@@ -9,7 +9,12 @@ Loss per step (each term only when it has data and a weight > 0):
   decoder features (:class:`core.transfer.MaskedReconstruction`) on random tiles;
 * ``average``: ``|mean(map) - average|`` (DU) on whole images that have an average;
 * ``point``: ``|predicted - given depth below the local top|`` (DU) at point references
-  (:func:`core.calibrate.probe.probe_torch`), on a window around each point.
+  (:func:`core.calibrate.probe.probe_torch`), on a window around each point;
+* ``keep``: L1 (DU) between the map and the starting model's map of the same random tiles
+  of the user's images: what the references do not constrain stays as it was (a point
+  gives a hole's depth below its top, not the level of the map around it). With
+  ``keep_level=False`` each tile's mean is removed from both maps first: the shape is
+  kept and the level left to the average depths.
 
 At the end, batch-norm statistics are re-estimated on tiles of the user's images (AdaBN).
 The loop runs for ``budget_s`` seconds of wall-clock time (or ``max_steps``), checks the
@@ -51,6 +56,8 @@ class AdaptConfig:
     masked_weight: float = 1.0
     average_weight: float = 1.0
     point_weight: float = 1.0
+    keep_weight: float = 0.0
+    keep_level: bool = True
     adabn: bool = True
     seed: int = 0
 
@@ -257,6 +264,9 @@ class _Step:
         if self.recon is not None:
             params += list(self.recon.parameters())
         self.opt = torch.optim.Adam(params, lr=cfg.lr)
+        self.start: nn.Module | None = None
+        if cfg.keep_weight > 0:  # the model as it starts, in the same (train) mode
+            self.start = copy.deepcopy(model).requires_grad_(False)
 
     def terms(self) -> dict[str, torch.Tensor]:
         cfg, b, m = self.cfg, self.b, self.model
@@ -273,6 +283,14 @@ class _Step:
             x, probes, y = b.points_batch()
             pred = probe_torch(depth_of(m(x)), probes)
             out["point"] = cfg.point_weight * (pred - y).abs().mean()
+        if self.start is not None:
+            x = b.tiles()
+            with torch.no_grad():
+                was = depth_of(self.start(x))
+            diff = depth_of(m(x)) - was
+            if not cfg.keep_level:
+                diff = diff - diff.mean(dim=(-2, -1), keepdim=True)
+            out["keep"] = cfg.keep_weight * diff.abs().mean()
         return out
 
     def __call__(self) -> dict[str, float]:

@@ -89,6 +89,8 @@ def method_text(anchor: Any, chosen: dict[str, Any]) -> str:
         text += f"; references: output correction ({chosen['correction']['name']})"
     elif way == "fine-tune":
         text += "; references: fine-tuning on them"
+        if chosen.get("keep_weight"):
+            text += f" (maps kept near the start model's, weight {chosen['keep_weight']:g})"
     elif "heldout_rmse_du" in chosen:
         text += "; references: checked, nothing applied (no way beat the adapted model)"
     return text
@@ -117,7 +119,7 @@ def build_section(
             "folds": chosen["folds"], "groups": chosen["groups"], "seed": request.seed,
             "heldout_rmse_du": chosen["heldout_rmse_du"], "chosen": chosen["way"],
             "base": chosen.get("base", "adapted"), "base_rmse_du": chosen.get("base_rmse_du"),
-            "note": chosen.get("note"),
+            "note": chosen.get("note"), "keep_weight": chosen.get("keep_weight", 0.0),
         }  # fmt: skip
     correction = chosen.get("correction") or {
         "name": "none", "gain": 1.0, "offset_du": 0.0, "pivot_du": 0.0,

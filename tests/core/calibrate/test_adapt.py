@@ -85,3 +85,28 @@ def test_the_losses_read_the_depth_channel_only() -> None:
         mean = float(net(torch.from_numpy(image)[None, None]).mean())
     # the loop may flip the image (a few 0.01 DU); the sigma channel would add ~425 DU
     assert rows[0]["average"] == pytest.approx(abs(mean - 150.0), abs=0.1)
+
+
+def test_keep_ties_the_map_to_the_starting_model() -> None:
+    """The keep term is 0 for the model as it starts; under the average term alone the map
+    of an image without a reference moves, and with a strong keep term it moves less."""
+    rng = np.random.default_rng(2)
+    images = [rng.random((72, 48), dtype=np.float32) for _ in range(2)]
+    target = TargetData(images, np.array([250.0, np.nan], np.float32))
+
+    def run(keep: float) -> tuple[float, list[dict[str, float]]]:
+        model = tiny_model()
+        rows: list[dict[str, float]] = []
+        cfg = AdaptConfig(budget_s=600, max_steps=20, batch_size=2, masked_weight=0.0,
+                          keep_weight=keep, lr=1e-2, adabn=False)  # fmt: skip
+        res = adapt(model, target, cfg, input_size=(72, 48), top_half_px=36, on_loss=rows.append)
+        x = torch.from_numpy(images[1])[None, None]
+        with torch.no_grad():
+            moved = (res.model.train()(x) - model.train()(x)).abs().mean()
+        return float(moved), rows
+
+    free, rows_free = run(0.0)
+    kept, rows_kept = run(20.0)
+    assert "keep" not in rows_free[0]
+    assert rows_kept[0]["keep"] == pytest.approx(0.0, abs=1e-4)  # nothing has changed yet
+    assert free > 1.0 and kept < 0.5 * free

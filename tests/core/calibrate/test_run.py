@@ -56,6 +56,9 @@ def test_calibrate_with_averages_and_points(model_path: Path, images: Path, tmp_
     assert cal["agreement"]["averages"]["before"]["n"] == 4
     assert cal["agreement"]["points"]["after"]["n"] == 3
     assert all("loss" in row for row in losses)
+    # with point references the reference stage keeps the maps near its start's
+    assert any("keep" in row for row in losses) and "keep" not in losses[0]
+    assert cv_keep(card) == run_mod.POINT_KEEP_WEIGHT
     # "before" is the source model as it is: the mean of its maps
     source, _ = load_checkpoint(model_path)
     avg = [r for r in res.references if r.kind == "average"]
@@ -82,6 +85,11 @@ def test_calibrate_with_averages_and_points(model_path: Path, images: Path, tmp_
     out = Predictor.from_checkpoint(res.out, device="cpu").predict(images / "a_itr0.png")
     assert out.depth.shape == (72, 48) and out.model_id == card["id"]
     assert model_path.read_bytes() == source_bytes
+
+
+def cv_keep(card: dict[str, object]) -> float:
+    cv = card["calibration"]["crossval"]  # type: ignore[index]
+    return float(cv["keep_weight"])
 
 
 def test_images_only(model_path: Path, images: Path, tmp_path: Path) -> None:
