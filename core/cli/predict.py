@@ -122,9 +122,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--predict-workers",
         default="auto",
         metavar="N",
-        help="with --batch-files > 1: worker processes that read and predict while this one "
-        "writes (0: threads in this process); auto = 1 for 200 or more files on 2 or more "
-        "cores, else 0 [auto]",
+        help="with --batch-files > 1: worker processes that read, predict and write while "
+        "this one records the rows (0: threads in this process); auto = one per core and "
+        "one more (at most 8) for 200 or more files on 2 or more cores, else 0 [auto]",
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     ray = p.add_argument_group(

@@ -13,10 +13,14 @@ from typing import Any
 
 #: ``--batch-files auto`` for crop-sized inputs (the cross-file path, docs/inference.md).
 AUTO_BATCH_FILES = 32
-#: ``--predict-workers auto`` starts worker processes from this many files to predict: one
-#: takes about 2 s to start (bench/speed.py --only files measures the engines side by side
-#: on a quiet CPU: docs/benchmarks.md).
+#: ``--predict-workers auto`` starts worker processes from this many files to predict: the
+#: first file comes about 2 s after the start (the workers' fork server imports torch;
+#: bench/speed.py --only files measures the engines side by side on a quiet CPU:
+#: docs/benchmarks.md).
 AUTO_WORKERS_FROM = 200
+#: and at most this many (each holds its own model and torch; a machine with more cores
+#: gives each of them several threads)
+AUTO_WORKERS_MAX = 8
 
 
 def tta_of(args: argparse.Namespace) -> str:
@@ -44,18 +48,21 @@ def batch_files_for(requested: str | int, paths: list[Path], input_size: tuple[i
 def predict_workers_for(requested: str | int, batch_files: int, n_todo: int) -> int:
     """``--predict-workers``: a number as given (only with ``batch_files > 1``); ``auto``:
     when files share passes, at least :data:`AUTO_WORKERS_FROM` are left to predict and
-    the machine has 2 or more cores (a worker takes a few seconds to start), one worker per
-    2 cores and at least 2 (each writes its own files: on 2 cores two 1-thread workers
-    wrote 85.6 files/s steady against 49.9 for one 2-thread worker), else 0 (and always 0
-    in the desktop build)."""
+    the machine has 2 or more cores (a worker takes a moment to start), one worker per core
+    and one more, at most :data:`AUTO_WORKERS_MAX` (each writes its own files, and while
+    one waits for the disk another computes: on 2 cores three 1-thread workers wrote 104
+    files/s steady against 88 for two and 55 for one 2-thread worker), else 0 (and always
+    0 in the desktop build)."""
     if batch_files <= 1:
         return 0
     if str(requested) != "auto":
         return max(0, int(requested))
-    if getattr(sys, "frozen", False):  # the desktop build: threads (spawn there is untested)
+    if getattr(sys, "frozen", False):  # the desktop build: threads (its workers are untested)
         return 0
     cores = os.cpu_count() or 1
-    return max(2, cores // 2) if n_todo >= AUTO_WORKERS_FROM and cores >= 2 else 0
+    if n_todo < AUTO_WORKERS_FROM or cores < 2:
+        return 0
+    return min(cores + 1, AUTO_WORKERS_MAX)
 
 
 def predictor_spec(

@@ -111,7 +111,9 @@ def test_the_auto_rules(tmp_path: Path, monkeypatch) -> None:
     assert batch_files_for("auto", [*crops, big], (72, 48)) == 1  # progress inside big files
     assert batch_files_for("5", [big], (72, 48)) == 5
     monkeypatch.setattr("os.cpu_count", lambda: 2)
-    assert predict_workers_for("auto", 32, 1000) == 2
+    assert predict_workers_for("auto", 32, 1000) == 3  # one per core and one more
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    assert predict_workers_for("auto", 32, 1000) == 5
     monkeypatch.setattr("os.cpu_count", lambda: 16)
     assert predict_workers_for("auto", 32, 1000) == 8
     monkeypatch.setattr("os.cpu_count", lambda: 2)
