@@ -1,6 +1,6 @@
 """Files per second from disk to disk: the local engine one file at a time (today's path),
-the local cross-file path (threads, and with one predict worker process), and the Ray
-engine with 1 and 2 workers on this machine, side by side in one run -> the ``## Files per
+the local cross-file path (threads, one predict worker process, 1-3 writing worker
+processes), and the Ray engine with 1 and 2 workers on this machine, side by side in one run -> the ``## Files per
 second: cross-file batching and Ray`` section of docs/benchmarks.md (``python
 bench/speed.py --only files``).
 
@@ -13,6 +13,10 @@ to returned, model and Ray actors loaded inside it; Ray's own start-up is its ow
 and steady (from the first file written to the last). Every run's depth maps are compared
 with the one-file-at-a-time run's (max |diff|).
 
+Then the command as a user runs it: ``semdepth predict`` on the same folder, one file at
+a time and with its defaults, timed from the process start to its exit (a subprocess:
+Python, torch, the model and the workers' start included).
+
 Also measured: the driver's write rate (the writer pool alone, results already in
 memory), the ceiling of any cluster whose files one machine writes, and one worker's
 predict rate (``predict_many`` alone). The projection for N workers is
@@ -23,6 +27,7 @@ a per-worker rate measured elsewhere (a GPU node).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import shutil
 import threading
@@ -246,7 +251,36 @@ def measure(
             ray.shutdown()
     info["write_s"] = write_rate(pred, paths, tmp)
     info["predict_s"] = predict_rate(pred, paths, 32)
+    info["cli"] = cli_runs(model, tmp / "in", tmp, rounds)
     return {"rows": rows, "info": info, "n": n, "rounds": rounds}
+
+
+CLI_RUNS = {
+    "one file at a time (`--batch-files 1`)": ["--batch-files", "1"],
+    "the defaults (`auto`)": [],
+}
+
+
+def cli_runs(model: Path, folder: Path, tmp: Path, rounds: int) -> dict[str, float]:
+    """Seconds of ``semdepth predict FOLDER --out ...`` from the process start to its exit
+    (Python, torch, the model, every file; best of ``rounds``), per :data:`CLI_RUNS`."""
+    import subprocess
+    import sys
+
+    best: dict[str, float] = {}
+    for r in range(rounds):
+        for k, (name, extra) in enumerate(CLI_RUNS.items()):
+            out = tmp / f"cli_{k}_{r}"
+            cmd = [sys.executable, "-c", "import sys; from core.cli import main; sys.exit(main())",
+                   "predict", str(folder), "--out", str(out),
+                   "--model", str(model), "--format", ",".join(FORMATS), "--tta", "on", "-q",
+                   *extra]  # fmt: skip
+            t0 = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True)
+            secs = time.perf_counter() - t0
+            shutil.rmtree(out, ignore_errors=True)
+            best[name] = min(secs, best.get(name, math.inf))
+    return best
 
 
 def section(measured: dict[str, Any], cmd: str, cpu: str, worker_rate: float | None) -> str:
@@ -285,6 +319,22 @@ def section(measured: dict[str, Any], cmd: str, cpu: str, worker_rate: float | N
             "2 or more cores, predict worker processes that write their own files (`auto`: "
             "one per core and one more, at most 8)."
         )
+    cli = info.get("cli") or {}
+    if cli:
+        base = next(iter(cli.values()))
+        lines += [
+            "",
+            f"The command as a user runs it: `semdepth predict` on the {n} files, from the "
+            "process start to its exit (Python, torch and the model load included; best of "
+            f"{measured['rounds']}):",
+            "",
+            "| `semdepth predict` | seconds | files/s | x one at a time |",
+            "|---|---:|---:|---:|",
+            *(
+                f"| {name} | {secs:.1f} | {n / secs:.1f} | {base / secs:.2f} |"
+                for name, secs in cli.items()
+            ),
+        ]
     lines += [
         "",
         f"The writer pool alone (results already in memory, {len(FORMATS)} formats): "

@@ -57,6 +57,16 @@ def worker_context() -> Any:
     return ctx
 
 
+def prestart() -> None:
+    """Start the workers' fork server now (no-op without one, or when it runs): its import
+    of torch then overlaps this process's own start (loading the model, the manifest)."""
+    ctx = worker_context()
+    if ctx.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 def _init_worker(spec: PredictorSpec) -> None:
     """In each worker process: ignore Ctrl+C, build the predictor once."""
     global _WORKER
@@ -198,4 +208,4 @@ def _finisher(raw: bytes, unpack: Any) -> Any:
     return lambda: unpack(raw)
 
 
-__all__ = ["ProcessSource"]
+__all__ = ["PRELOAD", "ProcessSource", "prestart", "worker_context"]

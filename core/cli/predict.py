@@ -236,6 +236,20 @@ def _settings(args: argparse.Namespace, model_path: Path, formats: Any, fast_pat
     )
 
 
+def _prestart_workers(args: argparse.Namespace, n_todo: int) -> None:
+    """When worker processes will likely predict (the ``auto`` rules, assuming crop-sized
+    inputs: the model is not loaded yet), start their fork server before this process
+    loads the model, so that the two imports of torch overlap (a wrong guess costs one idle
+    process's start, on a job of 200 or more large images)."""
+    if args.engine == "ray":
+        return
+    batch_files = 1 if str(args.batch_files) == "1" else 2
+    if predict_workers_for(args.predict_workers, batch_files, n_todo) > 0:
+        from core.batch.procs import prestart
+
+        prestart()
+
+
 def run(args: argparse.Namespace) -> int:
     from core.batch import (
         FolderBusyError,
@@ -282,6 +296,7 @@ def run(args: argparse.Namespace) -> int:
             _err(f"warning: {line}")
         if folder.removed_temps:
             _err(f"removed {len(folder.removed_temps)} temporary file(s) a killed run left")
+        _prestart_workers(args, len(paths) - len(folder.complete))
         return _predict(args, folder, inputs, paths, formats, fast_path, model_path)
 
 

@@ -207,3 +207,43 @@ def test_a_cancel_removes_only_what_this_runs_workers_wrote(
     listed = {n for r in read_summary(out / "summary.csv") for n in r["outputs"].split(";") if n}
     assert listed and all((out / n).is_file() for n in listed)
     assert not temp_files(out)
+
+
+def test_prestart_starts_one_fork_server(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """prestart() starts the workers' fork server once; the CLI calls it before loading
+    the model only when the auto rules will start workers."""
+    import argparse
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    import pytest
+
+    from core.batch import procs
+    from core.cli import predict as predict_cli
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork server on this platform (workers are spawned)")
+    procs.prestart()
+    pid = forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]
+    assert pid is not None
+    os.kill(pid, 0)  # alive (raises if not)
+    procs.prestart()
+    assert forkserver._forkserver._forkserver_pid == pid  # type: ignore[attr-defined]
+
+    calls: list[int] = []
+    monkeypatch.setattr(procs, "prestart", lambda: calls.append(1))
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+
+    def args(**kw: str) -> argparse.Namespace:
+        base = {"engine": "local", "batch_files": "auto", "predict_workers": "auto"}
+        return argparse.Namespace(**{**base, **kw})
+
+    predict_cli._prestart_workers(args(), 1000)
+    assert calls == [1]
+    predict_cli._prestart_workers(args(), 10)  # too few files for auto workers
+    predict_cli._prestart_workers(args(predict_workers="0"), 1000)
+    predict_cli._prestart_workers(args(batch_files="1"), 1000)
+    predict_cli._prestart_workers(args(engine="ray"), 1000)
+    assert calls == [1]
+    predict_cli._prestart_workers(args(predict_workers="2"), 10)  # asked for: always
+    assert calls == [1, 1]
