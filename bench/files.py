@@ -1,8 +1,8 @@
 """Files per second from disk to disk: the local engine one file at a time (today's path),
 the local cross-file path (threads, one predict worker process, 1-3 writing worker
-processes), and the Ray engine with 1 and 2 workers on this machine, side by side in one run -> the ``## Files per
-second: cross-file batching and Ray`` section of docs/benchmarks.md (``python
-bench/speed.py --only files``).
+processes), and the Ray engine with 1 and 2 workers on this machine, side by side in one
+run -> the ``## Files per second: cross-file batching and Ray`` section of
+docs/benchmarks.md (``python bench/speed.py --only files``).
 
 The inputs: ``--files`` PNG crops of 72 x 48 px cut from simulated fields (the inputs of
 the RSS batch of ``## Inference speed``, whose files/s is today's figure), written with the
