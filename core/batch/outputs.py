@@ -146,6 +146,7 @@ def write_outputs(
     files this call already wrote are removed again, so no incomplete set is left.
     """
     from core import __version__
+    from core.io.atomic import flushed_together
 
     result = item_or_result.result if isinstance(item_or_result, BatchItem) else item_or_result
     if result is None:
@@ -167,10 +168,11 @@ def write_outputs(
     desc["product_version"] = __version__
     written: dict[str, Path] = {}
     try:
-        for kind, path in plan.items():
-            written[kind] = _write_kind(
-                kind, path, result, desc, overwrite=overwrite, colour=colour
-            )
+        with flushed_together(out):  # one flush to disk for the set, before it is recorded
+            for kind, path in plan.items():
+                written[kind] = _write_kind(
+                    kind, path, result, desc, overwrite=overwrite, colour=colour
+                )
     except BaseException:
         remove_outputs(written.values())
         raise

@@ -181,3 +181,45 @@ def test_colour_png_in_another_unit_and_colour_map(tmp_path: Path) -> None:
     np.testing.assert_array_equal(
         np.asarray(Image.open(default["depth_png"])), np.asarray(Image.open(plain))
     )
+
+
+def test_a_set_is_flushed_to_disk_once_when_complete(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """write_outputs flushes its files together (one syncfs, or an fsync of each where
+    there is none) after the last one is written, not one fsync per file; a failed flush
+    fails the set, names the folder and the OS reason, and removes its files."""
+    import errno
+
+    import core.io.atomic as atomic
+
+    fsyncs: list[Path] = []
+    syncs: list[Path] = []
+    monkeypatch.setattr(atomic, "_fsync", lambda p: fsyncs.append(Path(p)))
+    monkeypatch.setattr(atomic, "_syncfs", lambda folder: syncs.append(folder) or True)
+    written = write_outputs(_result(), tmp_path / "a", formats=("tiff", "csv"), stem="s")
+    assert len(written) == 3 and fsyncs == [] and syncs == [tmp_path / "a"]
+
+    monkeypatch.setattr(atomic, "_syncfs", lambda folder: False)  # not Linux
+    written = write_outputs(_result(), tmp_path / "b", formats=("tiff", "csv"), stem="s")
+    assert sorted(fsyncs) == sorted(written.values())
+
+    def full(folder: Path) -> bool:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic, "_syncfs", full)
+    with pytest.raises(OSError, match="No space left on device") as err:
+        write_outputs(_result(), tmp_path / "c", formats=("tiff", "csv"), stem="s")
+    assert str(tmp_path / "c") in str(err.value)
+    assert list((tmp_path / "c").iterdir()) == []  # the set is gone, temporaries too
+
+
+def test_syncfs_runs_on_linux(tmp_path: Path) -> None:
+    import sys
+
+    import core.io.atomic as atomic
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("syncfs is Linux's")
+    assert atomic._syncfs(tmp_path) is True
+    with atomic.flushed_together(tmp_path) as files:
+        atomic.atomic_write_text(tmp_path / "x.txt", "x")
+    assert files == [tmp_path / "x.txt"] and (tmp_path / "x.txt").read_text() == "x"
