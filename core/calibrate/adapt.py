@@ -12,9 +12,7 @@ Loss per step (each term only when it has data and a weight > 0):
   (:func:`core.calibrate.probe.probe_torch`), on a window around each point;
 * ``keep``: L1 (DU) between the map and the starting model's map of the same random tiles
   of the user's images: what the references do not constrain stays as it was (a point
-  gives a hole's depth below its top, not the level of the map around it). With
-  ``keep_level=False`` each tile's mean is removed from both maps first: the shape is
-  kept and the level left to the average depths.
+  gives a hole's depth below its top, not the level of the map around it).
 
 At the end, batch-norm statistics are re-estimated on tiles of the user's images (AdaBN).
 The loop runs for ``budget_s`` seconds of wall-clock time (or ``max_steps``), checks the
@@ -57,7 +55,6 @@ class AdaptConfig:
     average_weight: float = 1.0
     point_weight: float = 1.0
     keep_weight: float = 0.0
-    keep_level: bool = True
     adabn: bool = True
     seed: int = 0
 
@@ -287,10 +284,7 @@ class _Step:
             x = b.tiles()
             with torch.no_grad():
                 was = depth_of(self.start(x))
-            diff = depth_of(m(x)) - was
-            if not cfg.keep_level:
-                diff = diff - diff.mean(dim=(-2, -1), keepdim=True)
-            out["keep"] = cfg.keep_weight * diff.abs().mean()
+            out["keep"] = cfg.keep_weight * (depth_of(m(x)) - was).abs().mean()
         return out
 
     def __call__(self) -> dict[str, float]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import secrets
 import shutil
@@ -23,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "OutputExistsError",
@@ -204,19 +206,29 @@ def _flush(folder: Path, files: list[Path]) -> None:
         raise OutputWriteError(folder, reason, code) from exc
 
 
-def _syncfs(folder: Path) -> bool:
-    """``syncfs(2)`` on ``folder``'s file system; False where there is none (not Linux)."""
+@functools.cache
+def _syncfs_call() -> Any:
+    """libc's ``syncfs`` (Linux), or None."""
     if not sys.platform.startswith("linux"):
-        return False
+        return None
     import ctypes
 
     try:
-        call = ctypes.CDLL(None, use_errno=True).syncfs
+        return ctypes.CDLL(None, use_errno=True).syncfs
     except (OSError, AttributeError):
+        return None
+
+
+def _syncfs(folder: Path) -> bool:
+    """``syncfs(2)`` on ``folder``'s file system; False where there is none (not Linux)."""
+    call = _syncfs_call()
+    if call is None:
         return False
     fd = os.open(folder, os.O_RDONLY)
     try:
         if call(fd) != 0:
+            import ctypes
+
             code = ctypes.get_errno()
             raise OSError(code, os.strerror(code))
     finally:
