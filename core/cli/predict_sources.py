@@ -51,8 +51,8 @@ def predict_workers_for(requested: str | int, batch_files: int, n_todo: int) -> 
     the machine has 2 or more cores (a worker takes a moment to start), one worker per core
     and one more, at most :data:`AUTO_WORKERS_MAX` (each writes its own files, and while
     one waits for the disk another computes: on 2 cores three 1-thread workers wrote 104
-    files/s steady against 88 for two and 55 for one 2-thread worker), else 0 (and always
-    0 in the desktop build)."""
+    files/s steady against 98 for two and 55 for one 2-thread worker, 88 for two when each
+    file was flushed on its own), else 0 (and always 0 in the desktop build)."""
     if batch_files <= 1:
         return 0
     if str(requested) != "auto":
