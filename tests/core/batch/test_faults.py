@@ -18,7 +18,6 @@ import errno
 import os
 import shutil
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -33,7 +32,7 @@ from tests.core.batch.faults import (
     run_unprivileged,
     tmpfs,
 )
-from tests.core.batch.helpers import png, temp_files
+from tests.core.batch.helpers import png, temp_files, wait_for_items
 from tests.core.inference.helpers import Times255, predictor_for
 
 
@@ -211,12 +210,7 @@ def test_a_signal_flushes_the_summary(
     out = tmp_path / "out"
     args = f"predict {tmp_path / 'in'} --out {out} --model {tiny_checkpoint}".split()
     proc = cli([*args, "--format", "tiff,png", "--no-tta", "-q"])
-    manifest = out / "manifest.jsonl"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        if manifest.is_file() and manifest.read_text().count('"event": "item"') >= 2:
-            break
-        time.sleep(0.02)
+    wait_for_items(proc, out, 2, timeout=60, poll=0.02)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == code, err

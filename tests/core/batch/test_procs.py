@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
-import time
 from pathlib import Path
 
 from core.batch import BatchItem, read_summary, run_batch
@@ -16,7 +15,7 @@ from core.cli import main
 from core.inference import Predictor
 from core.progress import CancelToken
 from tests.core.batch.compare import assert_same_outputs
-from tests.core.batch.helpers import png, temp_files
+from tests.core.batch.helpers import png, temp_files, wait_for_items
 
 
 def _inputs(folder: Path, n: int) -> Path:
@@ -82,12 +81,7 @@ def test_ctrl_c_to_the_process_group_cancels(tmp_path: Path, tiny_checkpoint: Pa
     args = [str(src), "--out", str(out), "--model", str(tiny_checkpoint), "--fast-path", "fp32"]
     args += ["--batch-files", "2", "--predict-workers", "1", "-q"]
     proc = cli(["predict", *args], start_new_session=True, cwd=tmp_path)
-    manifest = out / "manifest.jsonl"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if manifest.is_file() and manifest.read_text().count('"item"') >= 3:
-            break
-        time.sleep(0.05)
+    wait_for_items(proc, out, 3, timeout=120)
     assert proc.poll() is None, proc.communicate()[1][-2000:]
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=120)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from core.cli import main
 from core.inference import Predictor
 from core.progress import CancelToken
 from tests.core.batch.compare import assert_same_outputs, summary_rows
-from tests.core.batch.helpers import png, temp_files
+from tests.core.batch.helpers import png, temp_files, wait_for_items
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.data")
@@ -135,12 +134,7 @@ def test_ctrl_c_cancels_an_embedded_ray_job(model: Path, tmp_path: Path) -> None
     args += ["--engine", "ray", "--workers", "2", "--batch-files", "2", "--cpus-per-worker", "1"]
     # its own process group, signalled whole: what Ctrl+C in a terminal does
     proc = cli(["predict", *args, "-q"], start_new_session=True, cwd=tmp_path)
-    manifest = out / "manifest.jsonl"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        if manifest.is_file() and manifest.read_text().count('"item"') >= 3:
-            break
-        time.sleep(0.2)
+    wait_for_items(proc, out, 3, timeout=300, poll=0.2)
     assert proc.poll() is None, proc.communicate()[1][-2000:]
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=120)
