@@ -30,6 +30,8 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage import filters, morphology
 
+from core.grids import upsample_linear
+
 
 @dataclass(frozen=True)
 class HoleCandidate:
@@ -136,9 +138,7 @@ def _background(img: np.ndarray, size: int) -> np.ndarray:
     small = img[:r, :c].reshape(r // k, k, c // k, k).mean(axis=(1, 3), dtype=np.float32)
     sk = max(3, size // k | 1)
     small = ndi.uniform_filter(ndi.uniform_filter(small, size=sk, mode="reflect"), sk)
-    zoom = (rows / small.shape[0], cols / small.shape[1])
-    out = ndi.zoom(small, zoom, order=1, mode="nearest", grid_mode=True)
-    return np.asarray(out[:rows, :cols], dtype=np.float32)
+    return np.asarray(upsample_linear(small, (rows, cols)), dtype=np.float32)
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:

@@ -33,7 +33,7 @@ from core.inference.stitch import (
     Accumulator,
     TileLayout,
     border_ring,
-    fill_levels,
+    fill_level_maps,
     tile_layout,
     window_weight,
 )
@@ -45,6 +45,9 @@ MODES = ("auto", "crop", "field", "tiled")
 MAX_TILE = 512
 #: Default margin (px) dropped at inner tile edges when the model does not say its own.
 DEFAULT_BORDER = 32
+#: Forward passes' worth of hole windows handed to the model per call in field mode (it
+#: splits them into passes of ``batch_size``; progress and Cancel are checked per call).
+FIELD_PASSES_PER_CALL = 8
 
 #: (windows (N, H, W), second shot's windows or None) -> (mean, std), each (N, H, W).
 StackFn = Callable[[np.ndarray, np.ndarray | None], tuple[np.ndarray, np.ndarray]]
@@ -188,7 +191,9 @@ def predict_field(
     centres: list[tuple[int, int]] = []
     levels: list[float] = []
     level_unc: list[float] = []
-    per_chunk = max(1, run.batch_size // run.n_var)
+    # windows are small: several forward passes per call keep the per-call work (stacks,
+    # variants, blending) from costing more than the passes (the same answers)
+    per_chunk = max(1, FIELD_PASSES_PER_CALL * run.batch_size // run.n_var)
     found = _windows((padded, padded2), in_padded, window, per_chunk, run, "holes")
     for k, mean, std in found:
         t, c = corners[k]
@@ -197,8 +202,7 @@ def predict_field(
         levels.append(float(np.median(border_ring(mean))))
         level_unc.append(float(np.median(border_ring(std))))
     sigma = min(wh, ww) / 2.0
-    bg = fill_levels(work.shape, centres, levels, sigma)
-    bg_unc = fill_levels(work.shape, centres, level_unc, sigma)
+    bg, bg_unc = fill_level_maps(work.shape, centres, [levels, level_unc], sigma)
     return acc.with_background(bg, bg_unc)
 
 

@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
+
+from core.grids import upsample_linear
 
 
 def axis_tiles(
@@ -185,10 +188,15 @@ class Accumulator:
         ``(sum w*d + max(0, 1 - sum w) * level) / (sum w + max(0, 1 - sum w))``."""
         bg_w = np.clip(1.0 - self.weight, 0.0, 1.0)
         den = self.weight + bg_w
-        den = np.where(den > 0, den, 1.0)
-        depth = (self.depth + bg_w * level) / den
-        unc = (self.unc + bg_w * level_unc) / den
-        return depth.astype(np.float32), unc.astype(np.float32)
+        np.copyto(den, 1.0, where=den <= 0)
+        # in place, float32 throughout (the same values, a third fewer passes over the map)
+        depth = bg_w * np.asarray(level, dtype=np.float32)
+        depth += self.depth
+        depth /= den
+        unc = bg_w * np.asarray(level_unc, dtype=np.float32)
+        unc += self.unc
+        unc /= den
+        return depth, unc
 
 
 def fill_levels(
@@ -201,26 +209,39 @@ def fill_levels(
     (Voronoi fill), then a Gaussian of ``sigma`` px smooths the cell boundaries. With a
     wide Gaussian (``sigma`` >= 6 px) the map is made on a grid up to 4x coarser and
     interpolated back: it is smooth at that scale, and a 2048 x 2048 map costs a tenth."""
+    return fill_level_maps(shape, centres, [levels], sigma)[0]
+
+
+def fill_level_maps(
+    shape: tuple[int, int],
+    centres: list[tuple[int, int]],
+    level_sets: Sequence[Sequence[float]],
+    sigma: float,
+) -> list[np.ndarray]:
+    """:func:`fill_levels` for several sets of levels at the same centres (depth and
+    uncertainty), the nearest-centre search done once."""
     if not centres:
-        return np.zeros(shape, dtype=np.float32)
+        return [np.zeros(shape, dtype=np.float32) for _ in level_sets]
     k = int(max(1, min(4, sigma // 3)))
     small = (max(1, -(-shape[0] // k)), max(1, -(-shape[1] // k)))
     seeds = np.zeros(small, dtype=bool)
-    value = np.zeros(small, dtype=np.float64)
-    for (r, c), v in zip(centres, levels, strict=True):
+    at = np.zeros(small, dtype=np.intp)  # which centre a seed cell holds (the last wins)
+    for i, (r, c) in enumerate(centres):
         rr = min(max(r, 0), shape[0] - 1) // k
         cc = min(max(c, 0), shape[1] - 1) // k
         seeds[rr, cc] = True
-        value[rr, cc] = v
+        at[rr, cc] = i
     _, (ir, ic) = ndi.distance_transform_edt(~seeds, return_indices=True)
-    filled = value[ir, ic]
-    if sigma > 0:
-        filled = ndi.gaussian_filter(filled, sigma=sigma / k, mode="nearest")
-    if k > 1:
-        zoom = (small[0] * k / small[0], small[1] * k / small[1])
-        filled = ndi.zoom(filled, zoom, order=1, mode="nearest", grid_mode=True)
-        filled = filled[: shape[0], : shape[1]]
-    return np.ascontiguousarray(filled, dtype=np.float32)
+    nearest = at[ir, ic]
+    out = []
+    for levels in level_sets:
+        filled = np.asarray(levels, dtype=np.float64)[nearest]
+        if sigma > 0:
+            filled = ndi.gaussian_filter(filled, sigma=sigma / k, mode="nearest")
+        if k > 1:
+            filled = upsample_linear(filled, shape, (k, k))
+        out.append(np.ascontiguousarray(filled, dtype=np.float32))
+    return out
 
 
 def seam_steps(depth: np.ndarray, layout: TileLayout) -> dict[str, float]:

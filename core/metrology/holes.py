@@ -211,9 +211,14 @@ def _region(
     return labels == lab
 
 
-def _outline(s: np.ndarray, level: float, point: tuple[int, int]) -> tuple[np.ndarray | None, bool]:
+def _outline(
+    s: np.ndarray, level: float, point: tuple[int, int]
+) -> tuple[np.ndarray | None, bool, np.ndarray | None]:
     """The iso-line ``s = level`` enclosing ``point`` in window ``s`` (closed by a pad
-    below every level) and whether it touches the window's edge.
+    below every level), whether it touches the window's edge, and the region of
+    ``s > level`` (8-connected, as :func:`scipy.ndimage.label` with its default structure
+    gives it: what :func:`_shape` measures) that holds ``point`` (None when ``point`` is
+    not above ``level``).
 
     When ``point`` is above ``level`` that line is the outer boundary of its region (4-
     connected, as marching squares joins the high side), so the contours are traced only
@@ -222,6 +227,7 @@ def _outline(s: np.ndarray, level: float, point: tuple[int, int]) -> tuple[np.nd
     dozens)."""
     rows, cols = s.shape
     r0, r1, c0, c1 = 0, rows, 0, cols
+    region = None
     if s[point] > level:
         labels, _ = ndi.label(s > level)
         region = labels == labels[point]
@@ -245,7 +251,7 @@ def _outline(s: np.ndarray, level: float, point: tuple[int, int]) -> tuple[np.nd
         if best is None or area < abs(_area(best)):
             best = contour
     if best is None:
-        return None, False
+        return None, False, region
     best = best + np.array([r0 - 1.0, c0 - 1.0])
     touches = bool(
         np.any(best[:, 0] <= 0.0)
@@ -253,7 +259,7 @@ def _outline(s: np.ndarray, level: float, point: tuple[int, int]) -> tuple[np.nd
         or np.any(best[:, 0] >= rows - 1.0)
         or np.any(best[:, 1] >= cols - 1.0)
     )
-    return best, touches
+    return best, touches, region
 
 
 def _area(poly: np.ndarray) -> float:
@@ -336,8 +342,8 @@ def _measure_one(
     if region is None or depth_du <= ctx.delta:
         return m, u_raw
     top_level = max(TOP_LEVEL * depth_du, 0.5 * ctx.delta)
-    top_poly, top_touch = _outline(sharp, top_level, point)
-    bot_poly, _ = _outline(sharp, BOTTOM_LEVEL * depth_du, point)
+    top_poly, top_touch, top_region = _outline(sharp, top_level, point)
+    bot_poly, _, _ = _outline(sharp, BOTTOM_LEVEL * depth_du, point)
     m.outline_top = _polygon(top_poly, (r0, c0))
     m.outline_bottom = _polygon(bot_poly, (r0, c0))
     if top_touch:
@@ -345,11 +351,9 @@ def _measure_one(
         m.flags.append("touching_border" if at_image_edge else "merged")
         return m, u_raw
     if top_poly is not None:
-        labels, _ = ndi.label(sharp > top_level)
-        lab = labels[point]
         m.top_cd_px = 2.0 * math.sqrt(abs(_area(top_poly)) / math.pi)
-        if lab:
-            r, c, m.ellipticity = _shape(labels == lab)
+        if top_region is not None:
+            r, c, m.ellipticity = _shape(top_region)
             m.row, m.col = r + r0, c + c0
     if bot_poly is not None:
         m.bottom_cd_px = 2.0 * math.sqrt(abs(_area(bot_poly)) / math.pi)

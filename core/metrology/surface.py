@@ -24,11 +24,12 @@ model's pixel size (known, and equal or resampled to it), else DU with a note sa
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
+
+from core.grids import upsample_linear
 
 MIN_DELTA_DU = 2.0
 RIM_PX = 2
@@ -76,28 +77,9 @@ def dilate_square(mask: np.ndarray, radius: int) -> np.ndarray:
     return out
 
 
-@functools.lru_cache(maxsize=16)
-def _interpolation(n_fine: int, n_coarse: int, factor: int) -> np.ndarray:
-    """(n_fine, n_coarse) weights of the linear interpolation from the centres of
-    ``factor``-px blocks (block ``k`` centred at fine coordinate ``k * factor +
-    (factor - 1) / 2``) to every fine pixel; clamped at both ends (like ``mode="nearest"``)."""
-    u = np.clip((np.arange(n_fine) - (factor - 1) / 2.0) / factor, 0.0, n_coarse - 1.0)
-    i0 = np.minimum(np.floor(u).astype(np.intp), max(n_coarse - 2, 0))
-    frac = u - i0
-    m = np.zeros((n_fine, n_coarse), dtype=np.float64)
-    fine = np.arange(n_fine)
-    m[fine, i0] = 1.0 - frac
-    m[fine, np.minimum(i0 + 1, n_coarse - 1)] += frac
-    m.setflags(write=False)
-    return m
-
-
 def _upsample(coarse: np.ndarray, shape: tuple[int, int], factor: int) -> np.ndarray:
-    """``coarse`` (block centres) interpolated linearly to ``shape``: two small matrix
-    products (faster than gathering on a 2048 px map)."""
-    rows = _interpolation(shape[0], coarse.shape[0], factor)
-    cols = _interpolation(shape[1], coarse.shape[1], factor)
-    return np.asarray((rows @ coarse) @ cols.T)
+    """``coarse`` (centres of ``factor``-px blocks) interpolated linearly to ``shape``."""
+    return upsample_linear(coarse, shape, (factor, factor))
 
 
 def _coarse_factor(shape: tuple[int, ...], sigma: float) -> int:

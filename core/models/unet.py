@@ -192,7 +192,8 @@ class UNet(nn.Module):
         # The head runs in float32 even under bf16 autocast: bf16 holds only 8 significant
         # bits, so a bf16 output would round depth to 1 DU steps between 128 and 255 DU.
         with torch.autocast(device_type=feats.device.type, enabled=False):
-            y = self.head(feats.float())
+            feats32 = feats.float()  # once: the variance head reads the same copy
+            y = self.head(feats32)
         lo, hi = self.out_range
         if self.head_kind == "sigmoid":
             y = lo + (hi - lo) * torch.sigmoid(y)
@@ -203,5 +204,5 @@ class UNet(nn.Module):
         if self.var_head is None:
             return y
         with torch.autocast(device_type=feats.device.type, enabled=False):
-            logvar = self.var_head(torch.cat([feats.detach().float(), x_in.float()], dim=1))
+            logvar = self.var_head(torch.cat([feats32.detach(), x_in.float()], dim=1))
         return torch.cat([y, self.sigma_from_logvar(logvar)], dim=1)

@@ -10,6 +10,7 @@ import pytest
 
 from core.inference.holes import detect_holes
 from core.inference.modes import (
+    FIELD_PASSES_PER_CALL,
     ModeRun,
     NoHolesFoundError,
     choose_mode,
@@ -119,9 +120,13 @@ def test_field_windows_sit_on_the_holes() -> None:
     work = img / np.float32(255)
     holes = detect_holes(work, INPUT_SIZE)
     echo = Echo()
-    run = ModeRun(echo, INPUT_SIZE, batch_size=5, n_var=1)
+    run = ModeRun(echo, INPUT_SIZE, batch_size=1, n_var=1)
     depth, unc = predict_field(work, None, holes, run)
-    assert echo.calls == [5] * (len(holes) // 5) + ([len(holes) % 5] if len(holes) % 5 else [])
+    per = FIELD_PASSES_PER_CALL  # windows per call: that many forward passes of 1
+    assert len(holes) > per
+    assert echo.calls == [per] * (len(holes) // per) + (
+        [len(holes) % per] if len(holes) % per else []
+    )
     for h in holes:  # each window's centre has weight 1: the model's answer itself
         r, c = round(h.row), round(h.col)
         assert depth[r, c] == pytest.approx(255.0 * work[r, c], rel=1e-5)

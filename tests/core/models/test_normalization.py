@@ -20,6 +20,23 @@ def test_percentile_scaling_by_hand() -> None:
     assert torch.equal(normalize_images(x, "none"), x)
 
 
+def test_selection_gives_the_sorted_ranks_exactly() -> None:
+    """The eager path selects the two ranks (kthvalue) instead of sorting: the same values,
+    ties and all, and the same gradient path (training runs through it)."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randint(0, 40, (5, 1, 31, 23), generator=g).float() / 40.0  # many ties
+    flat = x.flatten(2)
+    i_lo, i_hi = percentile_ranks(int(flat.shape[-1]))
+    ranked = torch.sort(flat, dim=-1).values
+    lo, hi = ranked[..., i_lo, None, None], ranked[..., i_hi, None, None]
+    span = hi - lo
+    expected = (x - lo) * torch.where(span > 1e-6, 1.0 / span.clamp_min(1e-6), 0.0)
+    assert torch.equal(normalize_images(x, "percentile"), expected)
+    y = x.clone().requires_grad_(True)
+    normalize_images(y, "percentile").sum().backward()
+    assert y.grad is not None and torch.isfinite(y.grad).all()
+
+
 def test_gain_and_offset_do_not_matter() -> None:
     x = torch.rand(3, 1, 24, 16)
     a = normalize_images(x, "percentile")
