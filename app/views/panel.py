@@ -220,7 +220,7 @@ class ImagePanel(pg.PlotItem):
         holes = list(holes or [])
         x, y = outline_xy([hole_outline(h) for h in holes])
         self.outline_item.setData(x=x, y=y, connect="finite")
-        circles = [h for h in holes if not hole_outline(h)]
+        circles = [h for h in holes if not len(hole_outline(h))]
         if circles:
             self.holes_item.setData(
                 x=[h.col + 0.5 for h in circles],
@@ -235,13 +235,13 @@ class ImagePanel(pg.PlotItem):
         """Highlight ``hole``: its top outline drawn thick and its bottom outline dashed, or
         a thick circle when it has no outline (None: no highlight)."""
         empty = np.empty(0)
-        top = hole_outline(hole) if hole is not None else []
-        x, y = outline_xy([top]) if top else (empty, empty)
+        top = hole_outline(hole) if hole is not None else _NO_OUTLINE
+        x, y = outline_xy([top]) if len(top) else (empty, empty)
         self.selected_outline.setData(x=x, y=y, connect="finite")
-        bottom = hole_outline(hole, "outline_bottom") if top else []
-        x, y = outline_xy([bottom]) if bottom else (empty, empty)
+        bottom = hole_outline(hole, "outline_bottom") if len(top) else _NO_OUTLINE
+        x, y = outline_xy([bottom]) if len(bottom) else (empty, empty)
         self.selected_bottom.setData(x=x, y=y, connect="finite")
-        if hole is None or top:
+        if hole is None or len(top):
             self.selected_item.setData([])
             return
         self.selected_item.setData(
@@ -249,10 +249,17 @@ class ImagePanel(pg.PlotItem):
         )
 
 
-def hole_outline(hole: Any, which: str = "outline_top") -> list[list[float]]:
-    """A hole's outline polygon as [[row, col], ...] (pixel centres at integers), or []."""
+_NO_OUTLINE = np.empty((0, 2))
+
+
+def hole_outline(hole: Any, which: str = "outline_top") -> np.ndarray:
+    """A hole's outline polygon as an (n, 2) array of [row, col] (pixel centres at
+    integers), or an empty (0, 2) array when it has none (fewer than 3 points)."""
     poly = getattr(hole, which, None)
-    return list(poly) if poly and len(poly) >= 3 else []
+    if poly is None or not len(poly):
+        return _NO_OUTLINE
+    arr = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
+    return arr if len(arr) >= 3 else _NO_OUTLINE
 
 
 def hole_size_px(hole: Any) -> float:
@@ -265,18 +272,20 @@ def hole_size_px(hole: Any) -> float:
     return MIN_HOLE_MARK_PX
 
 
-def outline_xy(polygons: Sequence[Sequence[Sequence[float]]]) -> tuple[np.ndarray, np.ndarray]:
-    """View coordinates (x = col + 0.5, y = row + 0.5) of closed polygons, one NaN between
-    two (drawn with ``connect="finite"``)."""
-    xs: list[float] = []
-    ys: list[float] = []
+def outline_xy(polygons: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """View coordinates (x = col + 0.5, y = row + 0.5) of closed polygons ((n, 2) arrays or
+    [[row, col], ...] lists; fewer than 3 points skipped), one NaN between two (drawn with
+    ``connect="finite"``)."""
+    parts: list[np.ndarray] = []
+    gap = np.full((1, 2), np.nan)
     for poly in polygons:
-        if len(poly) < 3:
+        arr = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
+        if len(arr) < 3:
             continue
-        if xs:
-            xs.append(math.nan)
-            ys.append(math.nan)
-        for r, c in [*poly, poly[0]]:
-            xs.append(float(c) + 0.5)
-            ys.append(float(r) + 0.5)
-    return np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
+        if parts:
+            parts.append(gap)
+        parts += [arr, arr[:1]]
+    if not parts:
+        return np.empty(0), np.empty(0)
+    rc = np.concatenate(parts)
+    return rc[:, 1] + 0.5, rc[:, 0] + 0.5

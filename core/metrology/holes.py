@@ -61,7 +61,7 @@ class MetrologySettings:
 @dataclass
 class HoleMeasurement:
     """One hole, in the image's own pixel grid. Depths in the table's unit, CDs in px and
-    nm (nm None without a pixel size), outlines as [[row, col], ...] polygons."""
+    nm (nm None without a pixel size), outlines as (n, 2) [row, col] arrays ((0, 2): none)."""
 
     id: int
     row: float
@@ -76,8 +76,8 @@ class HoleMeasurement:
     bottom_row: float
     bottom_col: float
     flags: list[str] = field(default_factory=list)
-    outline_top: list[list[float]] = field(default_factory=list)
-    outline_bottom: list[list[float]] = field(default_factory=list)
+    outline_top: np.ndarray = field(default_factory=lambda: np.empty((0, 2)))
+    outline_bottom: np.ndarray = field(default_factory=lambda: np.empty((0, 2)))
 
     def as_row(self) -> dict[str, Any]:
         """The CSV row (column names of :data:`HOLE_TABLE_COLUMNS`)."""
@@ -284,13 +284,13 @@ def _shape(mask: np.ndarray) -> tuple[float, float, float | None]:
     return r0, c0, (math.sqrt(l1 / l2) if l2 > 0 else None)
 
 
-def _polygon(poly: np.ndarray | None, offset: tuple[int, int]) -> list[list[float]]:
+def _polygon(poly: np.ndarray | None, offset: tuple[int, int]) -> np.ndarray:
+    """``poly`` moved by ``offset``, at most :data:`MAX_OUTLINE_POINTS` points, rounded to
+    0.01 px; (0, 2) when None."""
     if poly is None:
-        return []
+        return np.empty((0, 2))
     step = max(1, math.ceil(len(poly) / MAX_OUTLINE_POINTS))
-    pts = poly[::step] + np.asarray(offset, dtype=np.float64)
-    out: list[list[float]] = np.round(pts, 2).tolist()
-    return out
+    return np.round(poly[::step] + np.asarray(offset, dtype=np.float64), 2)
 
 
 @dataclass

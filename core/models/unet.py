@@ -203,6 +203,18 @@ class UNet(nn.Module):
                 y = y.clamp(lo, hi)
         if self.var_head is None:
             return y
+        return torch.cat([y, self.sigma_from_logvar(self._log_variance(feats, feats32, x_in))], 1)
+
+    def _log_variance(
+        self, feats: torch.Tensor, feats32: torch.Tensor, x_in: torch.Tensor
+    ) -> torch.Tensor:
+        """The variance head's log variance (DU^2) from the detached decoder features and
+        the normalised input: in float32 on their concatenation, or, when an inference
+        fast path has swapped the head for one that ``reads_parts``, from the two parts as
+        they are (:class:`core.inference.fastpath.SplitVarianceHead`)."""
+        head = self.var_head
+        assert head is not None
+        if getattr(head, "reads_parts", False):
+            return head(feats.detach(), x_in)
         with torch.autocast(device_type=feats.device.type, enabled=False):
-            logvar = self.var_head(torch.cat([feats32.detach(), x_in.float()], dim=1))
-        return torch.cat([y, self.sigma_from_logvar(logvar)], dim=1)
+            return head(torch.cat([feats32.detach(), x_in.float()], dim=1))

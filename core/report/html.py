@@ -168,7 +168,7 @@ def _figures(result: PredictionResult) -> str:
     trust = result.trust
     outlines = []
     if trust is not None and trust.holes is not None:
-        outlines = [h.outline_top for h in trust.holes.holes if h.outline_top]
+        outlines = [h.outline_top for h in trust.holes.holes if len(h.outline_top)]
     sem = result.denoised if result.denoised is not None else result.sem.pixels
     figs: list[tuple[str, np.ndarray, str, str, str]] = [
         ("sem", np.asarray(sem), "gray", "SEM (intensity)", "SEM image, hole outlines in yellow"),

@@ -78,7 +78,7 @@ def map_picture(
     cmap: str,
     label: str,
     pixel_size_nm: float | None = None,
-    outlines: Sequence[Sequence[Sequence[float]]] = (),
+    outlines: Sequence[np.ndarray | Sequence[Sequence[float]]] = (),
     vmin: float | None = None,
     vmax: float | None = None,
 ) -> tuple[np.ndarray, dict[str, object]]:
@@ -97,7 +97,8 @@ def map_picture(
     draw = ImageDraw.Draw(img)
     for poly in outlines:
         if len(poly) >= 3:
-            pts = [((c + 0.5) * zoom, (r + 0.5) * zoom) for r, c in poly]
+            rc = (np.asarray(poly, dtype=np.float64) + 0.5) * zoom
+            pts = [(float(c), float(r)) for r, c in rc]
             draw.line([*pts, pts[0]], fill=(255, 221, 0), width=1)
     bar = _draw_scale_bar(img, zoom, pixel_size_nm) if pixel_size_nm else None
     picture = add_colorbar(np.asarray(img), cmap=name, lo=lo, hi=hi, label=label)

@@ -209,15 +209,15 @@ def test_hole_outlined_zoomed_and_table_in_nm(
     panel = window.view.panels[SEM]
     # every hole drawn: its top outline, or a circle when it has none
     x, _y = panel.outline_item.getData()
-    with_outline = [h for h in measured if hole_outline(h)]
+    with_outline = [h for h in measured if len(hole_outline(h))]
     outlines = int(np.isnan(x).sum()) + 1 if x is not None and len(x) else 0
     assert outlines == len(with_outline)
     assert outlines + panel.holes_item.data.size == 9
-    row = next((i for i, h in enumerate(measured) if hole_outline(h)), 2)
+    row = next((i for i, h in enumerate(measured) if len(hole_outline(h))), 2)
     hole = measured[row]
     table.selectRow(row)
     sel_x, sel_y = window.view.panels[DEPTH].selected_outline.getData()
-    if hole_outline(hole):  # highlighted: the top outline drawn thick
+    if len(hole_outline(hole)):  # highlighted: the top outline drawn thick
         ex, ey = outline_xy([hole.outline_top])
         np.testing.assert_allclose(sel_x, ex)
         np.testing.assert_allclose(sel_y, ey)

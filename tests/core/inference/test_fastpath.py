@@ -185,6 +185,48 @@ def test_keep_head_fp32_wraps_once_and_needs_a_head() -> None:
     assert keep_head_fp32(Times255()) is False
 
 
+def _variance_unet(seed: int = 0) -> nn.Module:
+    from core.models import UNet
+
+    torch.manual_seed(seed)
+    net = UNet(levels=2, base_width=8, input_norm="percentile", variance_head=True).eval()
+    with torch.no_grad():  # a head that varies over the image (its init is nearly flat)
+        for p in net.var_head.parameters():  # type: ignore[union-attr]
+            p.normal_(0.0, 0.3)
+    return net
+
+
+def test_split_variance_head_is_the_same_function_in_float32() -> None:
+    from core.inference.fastpath import SplitVarianceHead, split_variance_head
+
+    net = _variance_unet()
+    x = torch.from_numpy(_images(3))
+    with torch.inference_mode():
+        ref = net(x)
+    assert split_variance_head(net, bf16=False) is True
+    assert isinstance(net.var_head, SplitVarianceHead)
+    assert split_variance_head(net) is True  # idempotent
+    with torch.inference_mode():
+        out = net(x)  # no autocast: float32, only the summation order differs
+    assert torch.equal(out[:, 0], ref[:, 0])  # the depth channel never reads the head
+    assert torch.allclose(out[:, 1], ref[:, 1], rtol=1e-5)
+    assert split_variance_head(TinyNet()) is False  # no variance head: nothing to split
+
+
+def test_bf16_runner_splits_the_variance_head_within_tolerance() -> None:
+    _needs_bf16()
+    from core.inference.fastpath import SplitVarianceHead
+
+    x = _images()
+    ref = TorchRunner(_variance_unet(), CPU, "fp32")(x).astype(np.float64)
+    runner = TorchRunner(_variance_unet(), CPU, "bf16")
+    assert isinstance(runner.model.var_head, SplitVarianceHead)  # type: ignore[attr-defined]
+    out = runner(x).astype(np.float64)
+    rel = np.abs(out[:, 1] / ref[:, 1] - 1.0)
+    assert float(rel.mean()) < 0.01 and float(rel.max()) < 0.1  # bf16 hidden layer
+    assert float(rel.max()) > 0.0  # it really ran in bf16
+
+
 def test_model_fingerprint_follows_the_weights() -> None:
     a, b = TinyNet(seed=0), TinyNet(seed=0)
     fa = model_fingerprint(a)
