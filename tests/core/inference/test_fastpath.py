@@ -227,6 +227,29 @@ def test_bf16_runner_splits_the_variance_head_within_tolerance() -> None:
     assert float(rel.max()) > 0.0  # it really ran in bf16
 
 
+def test_bf16_fuses_conv_and_relu_only_where_bit_identical(monkeypatch: pytest.MonkeyPatch) -> None:
+    _needs_bf16()
+    import core.inference.fastpath as fp
+
+    if getattr(getattr(torch.ops, "mkldnn", None), "_convolution_pointwise", None) is None:
+        pytest.skip("this torch build has no fused oneDNN convolution")
+    x = np.random.default_rng(2).random((5, 1, 48, 40)).astype(np.float32)
+    fused = TorchRunner(_variance_unet(), CPU, "bf16")
+    assert fused.fused == 10  # 2 levels: inc, 2 down, 2 up DoubleConvs, 2 convs each
+    with monkeypatch.context() as m:
+        m.setattr(fp, "fused_if_identical", lambda model, run: (model, 0))
+        plain = TorchRunner(_variance_unet(), CPU, "bf16")
+    assert plain.fused == 0
+    assert np.array_equal(fused(x), plain(x))
+
+    def broken(self: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("no such op on this build")
+
+    monkeypatch.setattr(fp.FusedConvReLU, "forward", broken)
+    fallback = TorchRunner(_variance_unet(), CPU, "bf16")
+    assert fallback.fused == 0 and np.array_equal(fallback(x), plain(x))
+
+
 def test_model_fingerprint_follows_the_weights() -> None:
     a, b = TinyNet(seed=0), TinyNet(seed=0)
     fa = model_fingerprint(a)
