@@ -315,9 +315,10 @@ def section(measured: dict[str, Any], cmd: str, cpu: str, worker_rate: float | N
         lines.append(
             f"Target: >= 3x today's files/s on this CPU with the same settings and outputs: "
             f"**{ratio:.2f}x** by {name} ({'met' if ratio >= 3 else 'missed'}). `semdepth "
-            "predict` picks the cross-file path for crop-sized inputs and, from 200 files on "
-            "2 or more cores, predict worker processes that write their own files (`auto`: "
-            "one per core and one more, at most 8)."
+            "predict` picks, for crop-sized inputs, from 200 files on 2 or more cores, the "
+            "cross-file path with predict worker processes that write their own files "
+            "(`auto`: one per core and one more, at most 8); below that, one file at a time "
+            "(in one process the cross-file path is no faster: its row above)."
         )
     cli = info.get("cli") or {}
     if cli:

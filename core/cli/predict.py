@@ -32,6 +32,7 @@ from typing import Any
 from core.cli.predict_sources import (
     AUTO_BATCH_FILES,
     batch_files_for,
+    local_batch_files,
     predict_workers_for,
     process_source,
     ray_source,
@@ -116,7 +117,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="crop-sized files whose crops share one forward pass, reading, predicting and "
         "writing overlapping (1: one file at a time, with progress inside each file); "
-        f"auto = {AUTO_BATCH_FILES} when the inputs are crop-sized, else 1 [auto]",
+        f"auto = {AUTO_BATCH_FILES} when the inputs are crop-sized and predict worker "
+        "processes run them, else 1 [auto]",
     )
     p.add_argument(
         "--predict-workers",
@@ -334,6 +336,8 @@ def _predict(
     workers = (
         0 if ray else predict_workers_for(args.predict_workers, batch_files, n_inputs - n_done)
     )
+    if not ray:
+        batch_files = local_batch_files(args.batch_files, batch_files, workers)
     print(
         f"model {predictor.model_id} ({model_path}); device {predictor.device}; "
         f"fast path {predictor.fast_path}; mode {args.mode}; scale policy {args.scale_policy}; "

@@ -65,6 +65,18 @@ def predict_workers_for(requested: str | int, batch_files: int, n_todo: int) -> 
     return min(cores + 1, AUTO_WORKERS_MAX)
 
 
+def local_batch_files(requested: str | int, batch_files: int, workers: int) -> int:
+    """The files per pass of the local engine once its workers are known: ``auto`` shares
+    passes across files only with worker processes. In this one process the cross-file
+    path's reader, model and writer threads share one interpreter lock and the two cores,
+    and it measured 0.91x one file at a time on 400 crops (0.97x before the model got
+    faster: bench/speed.py --only files, docs/benchmarks.md), so without workers it is one
+    file at a time (with progress inside each file)."""
+    if str(requested) == "auto" and workers == 0:
+        return 1
+    return batch_files
+
+
 def predictor_spec(
     args: argparse.Namespace, model_path: Path, fast_path: str, device: str, threads: int
 ) -> Any:

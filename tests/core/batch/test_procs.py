@@ -97,7 +97,7 @@ def test_ctrl_c_to_the_process_group_cancels(tmp_path: Path, tiny_checkpoint: Pa
 def test_the_auto_rules(tmp_path: Path, monkeypatch) -> None:
     import sys
 
-    from core.cli.predict_sources import batch_files_for, predict_workers_for
+    from core.cli.predict_sources import batch_files_for, local_batch_files, predict_workers_for
 
     crops = [png(tmp_path / f"c{i}.png", seed=i) for i in range(3)]
     big = png(tmp_path / "big.png", shape=(400, 300))
@@ -114,6 +114,9 @@ def test_the_auto_rules(tmp_path: Path, monkeypatch) -> None:
     assert predict_workers_for("auto", 32, 100) == 0  # not worth a worker's start-up
     assert predict_workers_for("auto", 1, 1000) == 0  # one file at a time: this process
     assert predict_workers_for("3", 32, 5) == 3
+    # without workers, auto is one file at a time in this process; a number is kept
+    assert local_batch_files("auto", 32, 0) == 1 and local_batch_files("auto", 32, 3) == 32
+    assert local_batch_files("16", 16, 0) == 16
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     assert predict_workers_for("auto", 32, 1000) == 0
 
