@@ -1,6 +1,7 @@
 """Files per second from disk to disk: the local engine one file at a time (today's path),
 the local cross-file path (threads, one predict worker process, 1-3 writing worker
-processes), and the Ray engine with 1 and 2 workers on this machine, side by side in one
+processes), and the Ray engine (1 and 2 workers sending their results here to be written,
+2 and 3 workers that write their own files) on this machine, side by side in one
 run -> the ``## Files per second: cross-file batching and Ray`` section of
 docs/benchmarks.md (``python bench/speed.py --only files``).
 
@@ -94,12 +95,19 @@ def max_diff(a: Path, b: Path) -> float:
     return worst
 
 
-def write_rate(pred: Any, paths: list[Path], tmp: Path) -> float:
+def write_rate(pred: Any, paths: list[Path], tmp: Path, *, workers_wrote: bool = False) -> float:
     """Files/s of the writer pool alone: results predicted beforehand, handed over as
-    fast as it takes them (the driver's ceiling)."""
+    fast as it takes them (the driver's ceiling). ``workers_wrote``: the results come with
+    their files already written (by workers), so the driver only records their rows and
+    manifest lines: its ceiling when the workers write."""
     from core.batch import run_batch
 
     results = {p: pred.predict(p) for p in paths}
+    if workers_wrote:
+        results = {
+            p: dataclasses.replace(r, written={"depth_tiff": tmp / f"{p.stem}_depth.tif"})
+            for p, r in results.items()
+        }
 
     class Ready:
         """Hands the results over from its own thread, as a real source does: the sink is
@@ -118,7 +126,7 @@ def write_rate(pred: Any, paths: list[Path], tmp: Path) -> float:
         def close(self) -> None:
             self.thread.join(timeout=60)
 
-    out = tmp / "write_only"
+    out = tmp / ("record_only" if workers_wrote else "write_only")
     t0 = time.perf_counter()
     run_batch(paths, pred, out, formats=FORMATS, source=Ready(), batch_files=32)
     rate = len(paths) / (time.perf_counter() - t0)
@@ -136,6 +144,7 @@ def predict_rate(pred: Any, paths: list[Path], files: int) -> float:
 
 
 DRIVER_WRITES = "local, cross-file + 1 predict worker process, this process writing"
+RAY1 = "Ray, 1 worker, this process writing (embedded)"
 
 
 def measure(
@@ -215,15 +224,24 @@ def measure(
         run_batch(paths[:4], pred, tmp / "ray_warmup", formats=FORMATS, source=warm)
         time.sleep(2.0)
 
-        def ray_engine(workers: int) -> Callable[[Path, Callable[[Any], None]], Any]:
+        def ray_engine(
+            workers: int, write: bool = False
+        ) -> Callable[[Path, Callable[[Any], None]], Any]:
             options = RayOptions(workers=workers, cpus_per_worker=cores / workers)
-            return lambda out, on: run_batch(
-                paths, pred, out, formats=FORMATS, on_item=on, batch_files=32,
-                source=RaySource(spec, options),
-            )  # fmt: skip
 
-        engines["Ray, 1 worker (embedded)"] = ray_engine(1)
-        engines["Ray, 2 workers (embedded)"] = ray_engine(2)
+            def go(out: Path, on: Callable[[Any], None]) -> Any:
+                where = {"out": str(out), "formats": list(FORMATS)} if write else None
+                source = RaySource(dataclasses.replace(spec, write=where), options)
+                return run_batch(
+                    paths, pred, out, formats=FORMATS, on_item=on, batch_files=32, source=source
+                )
+
+            return go
+
+        engines[RAY1] = ray_engine(1)
+        engines["Ray, 2 workers, this process writing (embedded)"] = ray_engine(2)
+        for workers in (2, 3):  # --workers-write (the default for the embedded Ray)
+            engines[f"Ray, {workers} workers that write (embedded)"] = ray_engine(workers, True)
         import ray
 
         info["ray"] = ray.__version__
@@ -250,6 +268,7 @@ def measure(
 
             ray.shutdown()
     info["write_s"] = write_rate(pred, paths, tmp)
+    info["record_s"] = write_rate(pred, paths, tmp, workers_wrote=True)
     info["predict_s"] = predict_rate(pred, paths, 32)
     info["cli"] = cli_runs(model, tmp / "in", tmp, rounds)
     return {"rows": rows, "info": info, "n": n, "rounds": rounds}
@@ -343,7 +362,7 @@ def section(measured: dict[str, Any], cmd: str, cpu: str, worker_rate: float | N
         f"machine writes. `predict_many` alone, 32 files per call, all cores: "
         f"{info['predict_s']:.1f} files/s.",
     ]
-    ray1 = rows.get("Ray, 1 worker (embedded)")
+    ray1 = rows.get(RAY1)
     procs = rows.get(DRIVER_WRITES)
     if ray1 is not None and procs is not None:
         per_file_ms = 1000 * (1 / ray1["steady_s"] - 1 / procs["steady_s"])
@@ -365,22 +384,31 @@ def section(measured: dict[str, Any], cmd: str, cpu: str, worker_rate: float | N
     )
     lines += [
         "",
-        f"**Projection** (not a measurement) for N workers, from a per-worker rate of "
-        f"{rate:.1f} files/s ({source}) and this machine's write rate as the driver's "
-        "ceiling (the Ray engine's workers send their results here to be written; local "
-        "worker processes write their own files and have no such ceiling): "
-        "files/s = min(N x per-worker rate, write rate). A GPU worker's rate is to "
-        "be measured on its node (`python bench/speed.py --only files --device cuda "
-        "--no-write` there: the `predict_many` line) and given here with `--worker-rate`; "
-        "beyond the ceiling, split the inputs over several drivers, each with its own --out.",
+        f"This process only recording rows and manifest lines, the files already written by "
+        f"workers: **{info['record_s']:.1f} files/s**, the driver's ceiling when the workers "
+        "write (`--workers-write`, the default for the embedded Ray; on a cluster, with "
+        "--out on a file system every node mounts).",
         "",
-        "| workers N | projected files/s | projected files/day | limited by |",
-        "|---:|---:|---:|---|",
+        f"**Projection** (not a measurement) for N workers, from a per-worker rate of "
+        f"{rate:.1f} files/s ({source}) and the driver's ceiling: its write rate when it "
+        "writes the files, its recording rate when the workers write them: files/s = "
+        "min(N x per-worker rate, ceiling). A GPU worker's rate is to be measured on its "
+        "node (`python bench/speed.py --only files --device cuda --no-write` there: the "
+        "`predict_many` line) and given here with `--worker-rate`; beyond the ceiling, split "
+        "the inputs over several drivers, each with its own --out.",
+        "",
+        "| workers N | this process writes: files/s | files/day | workers write: files/s "
+        "| files/day | limited by (workers write) |",
+        "|---:|---:|---:|---:|---:|---|",
     ]
     for workers in (1, 2, 4, 8, 16, 32, 64):
-        proj = min(workers * rate, info["write_s"])
-        limit = "workers" if workers * rate < info["write_s"] else "the driver's writes"
-        lines.append(f"| {workers} | {proj:.0f} | {proj * 86400 / 1e6:.1f} M | {limit} |")
+        driver = min(workers * rate, info["write_s"])
+        spread = min(workers * rate, info["record_s"])
+        limit = "workers" if workers * rate < info["record_s"] else "the driver's recording"
+        lines.append(
+            f"| {workers} | {driver:.0f} | {driver * 86400 / 1e6:.1f} M | {spread:.0f} | "
+            f"{spread * 86400 / 1e6:.1f} M | {limit} |"
+        )
     return "\n".join(lines) + "\n"
 
 

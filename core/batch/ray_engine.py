@@ -11,7 +11,15 @@ batch's writer pool (:class:`~core.batch.ahead.Ahead`): the outputs, ``summary.c
 ``manifest.jsonl`` (so ``--resume`` works), the progress bar and the failures as rows are
 the local engine's. The model (and denoiser) files travel to the workers with the job; the
 inputs are read by the workers from the same paths, so every node must see them (a shared
-file system). Only the driver writes.
+file system).
+
+Who writes the files: the driver, or, when the spec says where (``PredictorSpec.write``:
+``--workers-write``, on by default for the embedded Ray), each actor writes its results'
+files itself (:func:`~core.batch.remote.write_here`, the same writer) under the names the
+batch gives them, and the driver only records the rows and the manifest, as with local
+worker processes: the driver's own write rate no longer caps the job. Files an actor wrote
+for an input the batch never recorded (the job stopped while the actors were ahead) are
+removed when the source closes (:meth:`RaySource.unrecorded`).
 
 Without ``address``: an embedded local Ray (this machine, ``workers`` actors), shut down at
 the end. With it: an existing cluster (``ray start --head``, KubeRay; ``auto`` finds the
@@ -28,6 +36,7 @@ import logging
 import math
 import os
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,6 +124,14 @@ class RaySource:
         self._owns_ray = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: the output names (the batch sets them), for actors that write (spec.write)
+        self.stems: dict[Path, str] | None = None
+        #: the files the actors wrote, by input, until the batch takes the input
+        self.written: dict[Path, list[Path]] = {}
+        self._lock = threading.Lock()
+        self._todo: list[tuple[int, Path]] = []
+        self._taken: set[Path] = set()
+        self._started_at = 0.0
         self.info: dict[str, Any] = {
             "engine": "ray",
             "ray_address": options.address or "embedded",
@@ -123,6 +140,7 @@ class RaySource:
             "cpus_per_worker": options.cpus(),
             "fast_path_used": None,  # each worker's own: see the rows (fast_path)
             "device": spec.device,
+            "ray_workers_write": spec.write is not None,
         }
 
     def connect(self) -> dict[str, float]:
@@ -151,6 +169,8 @@ class RaySource:
 
     def start(self, todo: Sequence[tuple[int, Path]], sink: Ahead) -> None:
         self.connect()
+        self._todo = list(todo)
+        self._started_at = time.time()
         self._thread = threading.Thread(
             target=self._run, args=(list(todo), sink), name="semdepth-ray", daemon=True
         )
@@ -165,7 +185,11 @@ class RaySource:
         if spec.threads != max(1, int(opts.cpus())):
             spec = PredictorSpec(**{**spec.__dict__, "threads": max(1, int(opts.cpus()))})
         per_call = max(1, opts.files_per_call)
-        items = [{"index": k, "path": str(p)} for k, p in todo]
+        stems = self.stems if spec.write is not None else None
+        if stems is not None and all(p in stems for _, p in todo):
+            items = [{"index": k, "path": str(p), "stem": stems[p]} for k, p in todo]
+        else:  # no names for them: the driver writes (the actors see no stem column)
+            items = [{"index": k, "path": str(p)} for k, p in todo]
         workers = max(1, min(opts.workers, len(items)))
         blocks = max(workers, math.ceil(len(items) / per_call))  # every worker gets some
         ds = ray.data.from_items(items, override_num_blocks=blocks)
@@ -188,7 +212,9 @@ class RaySource:
                 batches = iter(
                     self._dataset(todo).iter_batches(batch_size=None, batch_format="numpy")
                 )
+                paths = dict(todo)
                 for batch in batches:
+                    self._note_written(paths, batch)
                     for index, data in zip(batch["index"], batch["payload"], strict=True):
                         raw = bytes(data)
                         finish = _finisher(raw)
@@ -208,6 +234,50 @@ class RaySource:
                 except Exception:
                     log.debug("closing the Ray dataset", exc_info=True)
             sink.end(failure)
+
+    def _note_written(self, paths: dict[int, Path], batch: dict[str, Any]) -> None:
+        written = batch.get("written")
+        if written is None or self.spec.write is None:
+            return
+        with self._lock:
+            for index, files in zip(batch["index"], written, strict=True):
+                if files is not None and len(files):
+                    self.written[paths[int(index)]] = [Path(str(f)) for f in files]
+
+    def forget(self, path: Path) -> None:
+        """The batch took ``path``'s item: its files are its row's business now."""
+        with self._lock:
+            self.written.pop(path, None)
+            self._taken.add(path)
+
+    def unrecorded(self) -> list[Path]:
+        """After :meth:`close`: the files the actors wrote for inputs the batch never took.
+        Those whose results reached this process are known by name; an actor stopped
+        mid-call sends nothing back, so for every input not taken, an output file of its
+        name written since this job started (modified time, at most 1 s earlier: nodes'
+        clocks in step) is counted too. Empty when the driver writes."""
+        write = self.spec.write
+        if write is None or self.stems is None:
+            return []
+        with self._lock:
+            files = {f for fs in self.written.values() for f in fs}
+            untaken = [p for _, p in self._todo if p not in self._taken]
+        from core.conventions import OUTPUT_SUFFIXES, output_name
+
+        folder = Path(write["out"])
+        since = self._started_at - 1.0
+        for path in untaken:
+            stem = self.stems.get(path)
+            if stem is None:
+                continue
+            for kind in OUTPUT_SUFFIXES:
+                f = folder / output_name(stem, kind)
+                try:
+                    if f.stat().st_mtime >= since:
+                        files.add(f)
+                except OSError:
+                    continue
+        return sorted(files)
 
     def close(self) -> None:
         """Stop the dataset (mid-way too) and leave Ray (the embedded one is shut down)."""

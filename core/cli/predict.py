@@ -155,6 +155,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="C",
         help="CPUs per actor (its torch threads) [embedded: the cores shared out; cluster: 1]",
     )
+    ray.add_argument(
+        "--workers-write",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="each actor writes its results' files into --out itself (yes: --out must be a "
+        "folder every node sees at the same path, a shared file system) or sends them here "
+        "to be written (no) [auto: yes for the embedded Ray, no with --address]",
+    )
 
 
 def _err(msg: str) -> None:
@@ -350,7 +358,9 @@ def _predict(
     )
     source = None
     if ray:
-        source = ray_source(args, model_path, fast_path, batch_files, _err)
+        source = ray_source(
+            args, model_path, fast_path, batch_files, _err, folder=folder, formats=formats
+        )
         if source is None:
             return 2
     elif workers:

@@ -124,19 +124,37 @@ def process_source(
     return ProcessSource(spec, workers=workers, files=files)
 
 
+def workers_write(args: argparse.Namespace) -> bool:
+    """``--workers-write``: yes, no, or ``auto``: yes for the embedded Ray (this machine's
+    disk), no with ``--address`` (a cluster's nodes may not see --out)."""
+    choice = str(getattr(args, "workers_write", "auto") or "auto")
+    if choice == "auto":
+        return getattr(args, "address", None) is None
+    return choice == "yes"
+
+
 def ray_source(
     args: argparse.Namespace,
     model_path: Path,
     fast_path: str,
     files: int,
     err: Callable[[str], None],
+    *,
+    folder: Any = None,
+    formats: Sequence[str] = (),
 ) -> Any:
     """The Ray engine's source, Ray started or joined (before Ctrl+C is ours); None after
-    saying why it cannot be."""
+    saying why it cannot be. With the output ``folder`` and :func:`workers_write`, each
+    actor writes its results' files itself."""
+    import dataclasses
+
     from core.batch.ray_engine import RayOptions, RaySource, RayUnavailableError
 
     device = "cuda" if args.gpus_per_worker > 0 and args.device == "auto" else args.device
     spec = predictor_spec(args, model_path, fast_path, device, threads=1)  # set per actor
+    if folder is not None and workers_write(args):
+        write = {"out": str(folder.path), "formats": list(formats)}
+        spec = dataclasses.replace(spec, write=write)
     options = RayOptions(
         address=args.address,
         workers=args.workers,
@@ -153,7 +171,8 @@ def ray_source(
     have = ", ".join(f"{v:g} {k}" for k, v in sorted(resources.items()))
     print(
         f"ray: {args.address or 'embedded local Ray'} ({have}); {args.workers} worker(s), "
-        f"{options.cpus():g} CPU and {args.gpus_per_worker:g} GPU each, device {device}",
+        f"{options.cpus():g} CPU and {args.gpus_per_worker:g} GPU each, device {device}; "
+        f"files written by {'the workers' if spec.write is not None else 'this process'}",
         file=sys.stderr,
     )
     return source
@@ -166,4 +185,5 @@ __all__ = [
     "predictor_spec",
     "process_source",
     "ray_source",
+    "workers_write",
 ]

@@ -4,6 +4,7 @@ engine, a bad file among good ones, resume, cancel, Ctrl+C (``pip install -e
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 from collections.abc import Iterator
@@ -49,11 +50,18 @@ def _inputs(folder: Path, n: int) -> Path:
     return folder
 
 
-def _source(model: Path, workers: int = 2, files: int = 4) -> RaySource:
+def _source(
+    model: Path,
+    workers: int = 2,
+    files: int = 4,
+    write: tuple[Path, tuple[str, ...]] | None = None,
+) -> RaySource:
     spec = PredictorSpec.from_files(
         model, device="cpu", fast_path="fp32", batch_size=None, mode="auto", tta=True,
         scale_policy="auto",
     )  # fmt: skip
+    if write is not None:  # the actors write the files into this folder themselves
+        spec = dataclasses.replace(spec, write={"out": str(write[0]), "formats": list(write[1])})
     return RaySource(spec, RayOptions(workers=workers, cpus_per_worker=1, files_per_call=files))
 
 
@@ -77,6 +85,57 @@ def test_ray_writes_the_files_and_rows_of_the_local_engine(
     assert not temp_files(tmp_path / "ray")
 
 
+def test_workers_that_write_give_the_same_files_and_rows(
+    local_ray: None, model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import core.batch.predict as batch_predict
+
+    src = _inputs(tmp_path / "in", 14)
+    formats = ("tiff", "csv", "png")
+    pred = Predictor.from_checkpoint(model, device="cpu", fast_path="fp32")
+    run_batch([src], pred, tmp_path / "local", formats=formats)
+
+    def not_here(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the driver wrote a file: the actors were to write them")
+
+    monkeypatch.setattr(batch_predict, "write_outputs", not_here)  # this process only
+    out = tmp_path / "ray"
+    source = _source(model, write=(out, formats))
+    remote = run_batch([src], pred, out, formats=formats, source=source)
+    assert (remote.n_done, remote.n_failed) == (14, 1)
+    assert source.info["ray_workers_write"] is True
+    assert_same_outputs(tmp_path / "local", out, atol=1e-3)
+    rows = read_summary(out / "summary.csv")
+    listed = {name for r in rows for name in r["outputs"].split(";") if name}
+    on_disk = {p.name for p in out.iterdir() if p.name.endswith((".tif", ".csv", ".png"))}
+    assert on_disk - {"summary.csv"} == listed
+    assert not temp_files(out) and source.unrecorded() == []
+
+
+def test_cancel_with_writing_workers_leaves_only_what_is_listed(
+    local_ray: None, model: Path, tmp_path: Path
+) -> None:
+    src = _inputs(tmp_path / "in", 24)
+    token = CancelToken()
+
+    def on_item(item: BatchItem) -> None:
+        if item.index == 3:
+            token.cancel()
+
+    pred = Predictor.from_checkpoint(model, device="cpu", fast_path="fp32")
+    out = tmp_path / "out"
+    source = _source(model, files=2, write=(out, ("tiff",)))
+    summary = run_batch(
+        [src], pred, out, formats=("tiff",), source=source, cancel=token, on_item=on_item
+    )
+    assert summary.cancelled and summary.n_done == 4
+    rows = read_summary(out / "summary.csv")
+    listed = {name for r in rows for name in r["outputs"].split(";") if name}
+    # the actors were ahead of the batch: what they wrote for inputs never recorded is gone
+    assert source.unrecorded(), "the actors were not ahead: nothing to clean up was tested"
+    assert {p.name for p in out.glob("*.tif")} == listed
+
+
 def test_cli_engine_ray_and_resume(local_ray: None, model: Path, tmp_path: Path, capsys) -> None:
     src = _inputs(tmp_path / "in", 9)
     out = tmp_path / "out"
@@ -85,6 +144,7 @@ def test_cli_engine_ray_and_resume(local_ray: None, model: Path, tmp_path: Path,
     assert main([*argv, *ray_args]) == 1  # one bad file: exit 1, a failed row
     err = capsys.readouterr().err
     assert "ray: embedded local Ray" in err and "2 worker(s)" in err
+    assert "files written by the workers" in err  # --workers-write auto: embedded
     rows = read_summary(out / "summary.csv")
     assert [r["status"] for r in rows].count("done") == 9 and len(rows) == 10
     assert (out / "c00_depth.tif").is_file()
