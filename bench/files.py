@@ -134,6 +134,24 @@ def write_rate(pred: Any, paths: list[Path], tmp: Path, *, workers_wrote: bool =
     return rate
 
 
+def predict_write_rate(pred: Any, paths: list[Path], files: int, tmp: Path) -> float:
+    """Files/s of one worker that also writes: ``predict_many`` on ``files`` per call, then
+    each result's files written in the same thread (what a Ray actor with
+    ``--workers-write`` does)."""
+    from core.batch.outputs import write_outputs
+
+    out = tmp / "worker_writes"
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    for k in range(0, len(paths), files):
+        chunk = paths[k : k + files]
+        for path, result in zip(chunk, pred.predict_many(chunk), strict=True):
+            write_outputs(result, out, formats=FORMATS, stem=path.stem, overwrite=True)
+    rate = len(paths) / (time.perf_counter() - t0)
+    shutil.rmtree(out, ignore_errors=True)
+    return rate
+
+
 def predict_rate(pred: Any, paths: list[Path], files: int) -> float:
     """Files/s of ``predict_many`` alone, ``files`` per call (one worker's work)."""
     pred.predict_many(paths[:files])
@@ -270,6 +288,7 @@ def measure(
     info["write_s"] = write_rate(pred, paths, tmp)
     info["record_s"] = write_rate(pred, paths, tmp, workers_wrote=True)
     info["predict_s"] = predict_rate(pred, paths, 32)
+    info["predict_write_s"] = predict_write_rate(pred, paths, 32, tmp)
     info["cli"] = cli_runs(model, tmp / "in", tmp, rounds)
     return {"rows": rows, "info": info, "n": n, "rounds": rounds}
 
@@ -384,10 +403,14 @@ def section(measured: dict[str, Any], cmd: str, cpu: str, worker_rate: float | N
             "the local engine on one machine; a cluster adds machines.",
         ]
     rate = worker_rate or info["predict_s"]
+    rate_w = worker_rate or info["predict_write_s"]
     source = (
-        "given with --worker-rate"
+        "given with --worker-rate (used for both: the writing it leaves out is to be "
+        "measured on that node too)"
         if worker_rate
-        else "`predict_many` alone on this machine's cores: a dedicated node like this one"
+        else "this machine's cores, a dedicated node like this one: `predict_many` alone, "
+        f"and with each file also written by the worker, {info['predict_write_s']:.1f} "
+        "files/s"
     )
     lines += [
         "",
@@ -410,8 +433,8 @@ def section(measured: dict[str, Any], cmd: str, cpu: str, worker_rate: float | N
     ]
     for workers in (1, 2, 4, 8, 16, 32, 64):
         driver = min(workers * rate, info["write_s"])
-        spread = min(workers * rate, info["record_s"])
-        limit = "workers" if workers * rate < info["record_s"] else "the driver's recording"
+        spread = min(workers * rate_w, info["record_s"])
+        limit = "workers" if workers * rate_w < info["record_s"] else "the driver's recording"
         lines.append(
             f"| {workers} | {driver:.0f} | {driver * 86400 / 1e6:.1f} M | {spread:.0f} | "
             f"{spread * 86400 / 1e6:.1f} M | {limit} |"
