@@ -216,7 +216,7 @@ def _outline(
 ) -> tuple[np.ndarray | None, bool, np.ndarray | None]:
     """The iso-line ``s = level`` enclosing ``point`` in window ``s`` (closed by a pad
     below every level), whether it touches the window's edge, and the region of
-    ``s > level`` (8-connected, as :func:`scipy.ndimage.label` with its default structure
+    ``s > level`` (4-connected, as :func:`scipy.ndimage.label` with its default structure
     gives it: what :func:`_shape` measures) that holds ``point`` (None when ``point`` is
     not above ``level``).
 
