@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -94,21 +95,24 @@ def detect_holes(
     labels, n = ndi.label(candidates)
     if n == 0:
         return []
-    shape_ok, stats = _shape_stats(labels, n, min_d, max_d, min_area, max_eccentricity, min_fill)
+    shape_ok, stats, pixels = _shape_stats(
+        labels, n, min_d, max_d, min_area, max_eccentricity, min_fill
+    )
     keep = np.flatnonzero(shape_ok) + 1  # label ids
     if keep.size == 0:
         return []
-    contrast = _contrast(flat, labels, keep, stats["diameter"][keep - 1]) / noise
     objects = ndi.find_objects(labels)
+    inside_mean = _label_means(flat, pixels, n)[keep - 1]
+    diameters = stats["diameter"][keep - 1]
+    contrast = _contrast(flat, labels, objects, keep, diameters, inside_mean) / noise
+    coords = _coords_by_label(pixels, n)
     found: list[HoleCandidate] = []
     for lab, con in zip(keep, contrast, strict=True):
         if con < min_contrast:
             continue
         sl = objects[lab - 1]
         assert sl is not None
-        rr, cc = np.nonzero(labels[sl] == lab)
-        rr += sl[0].start
-        cc += sl[1].start
+        rr, cc = coords(lab)
         i = lab - 1
         found.append(
             HoleCandidate(
@@ -154,6 +158,10 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     return mask | ~outside[lab]
 
 
+#: The labelled pixels of an image in raster order: rows, cols, label - 1.
+Pixels = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
 def _shape_stats(
     labels: np.ndarray,
     n: int,
@@ -162,9 +170,10 @@ def _shape_stats(
     min_area: int,
     max_ecc: float,
     min_fill: float,
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+) -> tuple[np.ndarray, dict[str, np.ndarray], Pixels]:
     """Area, centroid, equivalent diameter, eccentricity and ellipse fill of every label
-    (vectorised image moments), and which labels pass the shape limits."""
+    (vectorised image moments), which labels pass the shape limits, and the labelled
+    pixels (for :func:`_label_means` and :func:`_coords_by_label`)."""
     rr, cc = np.nonzero(labels)
     lab = labels[rr, cc] - 1
     area = np.bincount(lab, minlength=n).astype(np.float64)
@@ -191,11 +200,39 @@ def _shape_stats(
         & (fill >= min_fill)
     )
     stats = {"area": area, "row": row, "col": col, "diameter": diameter, "eccentricity": ecc}
-    return ok, stats
+    return ok, stats, (rr, cc, lab)
+
+
+def _label_means(values: np.ndarray, pixels: Pixels, n: int) -> np.ndarray:
+    """The mean of ``values`` over each label (``ndi.mean``'s sums: the same pixels in
+    the same raster order), from the labelled pixels already found."""
+    rr, cc, lab = pixels
+    sums = np.bincount(lab, values[rr, cc].astype(np.float64), minlength=n)
+    counts = np.bincount(lab, minlength=n)
+    return sums / np.maximum(counts, 1)
+
+
+def _coords_by_label(pixels: Pixels, n: int) -> Any:
+    """``coords(label)``: that label's (rows, cols) in raster order, from one stable sort of
+    the labelled pixels instead of a search of each region's box."""
+    rr, cc, lab = pixels
+    order = np.argsort(lab, kind="stable")
+    starts = np.searchsorted(lab[order], np.arange(n + 1))
+
+    def coords(label: int) -> tuple[np.ndarray, np.ndarray]:
+        take = order[starts[label - 1] : starts[label]]
+        return rr[take], cc[take]
+
+    return coords
 
 
 def _contrast(
-    flat: np.ndarray, labels: np.ndarray, keep: np.ndarray, diameters: np.ndarray
+    flat: np.ndarray,
+    labels: np.ndarray,
+    objects: list[Any],
+    keep: np.ndarray,
+    diameters: np.ndarray,
+    inside_mean: np.ndarray,
 ) -> np.ndarray:
     """For each kept label: how much it stands out from a ring of unlabelled pixels around
     it (within half its diameter, and nearer to it than to any other kept region) on the
@@ -204,11 +241,9 @@ def _contrast(
     the region's box widened by twice its reach, which holds every region that could be
     nearer to a ring pixel, so the result is that of one whole-image distance transform
     at a fraction of its cost on large fields."""
-    n = int(labels.max())
+    n = len(objects)
     lut = np.zeros(n + 1, dtype=np.int64)
     lut[keep] = np.arange(1, keep.size + 1)
-    inside_mean = ndi.mean(flat, lut[labels], index=np.arange(1, keep.size + 1))
-    objects = ndi.find_objects(labels)
     reach = np.maximum(2.0, diameters / 2.0)
     rows, cols = labels.shape
     out = np.zeros(keep.size)
@@ -222,12 +257,12 @@ def _contrast(
         sub = lut[window]  # 0 = background or not kept
         dist, (ir, ic) = ndi.distance_transform_edt(sub == 0, return_indices=True)
         ring = (window == 0) & (sub[ir, ic] == k + 1) & (dist <= reach[k])
-        vals = np.sort(flat[r0:r1, c0:c1][ring])
+        vals = flat[r0:r1, c0:c1][ring]
         if vals.size == 0:
             continue
-        p90 = vals[min(vals.size - 1, int(0.9 * (vals.size - 1) + 0.5))]
-        med = vals[vals.size // 2]
-        out[k] = max(p90, med) - inside_mean[k]
+        i90, i50 = min(vals.size - 1, int(0.9 * (vals.size - 1) + 0.5)), vals.size // 2
+        part = np.partition(vals, (i50, i90))  # the two ranks a sort would give
+        out[k] = max(part[i90], part[i50]) - inside_mean[k]
     return out
 
 
