@@ -24,6 +24,7 @@ region found, i.e. the hole's dark core as thresholded, not a calibrated CD.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,7 +113,7 @@ def detect_holes(
             continue
         sl = objects[lab - 1]
         assert sl is not None
-        rr, cc = coords(lab)
+        rr, cc = coords(int(lab))
         i = lab - 1
         found.append(
             HoleCandidate(
@@ -212,7 +213,7 @@ def _label_means(values: np.ndarray, pixels: Pixels, n: int) -> np.ndarray:
     return sums / np.maximum(counts, 1)
 
 
-def _coords_by_label(pixels: Pixels, n: int) -> Any:
+def _coords_by_label(pixels: Pixels, n: int) -> Callable[[int], tuple[np.ndarray, np.ndarray]]:
     """``coords(label)``: that label's (rows, cols) in raster order, from one stable sort of
     the labelled pixels instead of a search of each region's box."""
     rr, cc, lab = pixels
