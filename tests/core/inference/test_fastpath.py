@@ -233,8 +233,13 @@ def test_bf16_fuses_conv_and_relu_only_where_bit_identical(monkeypatch: pytest.M
 
     if getattr(getattr(torch.ops, "mkldnn", None), "_convolution_pointwise", None) is None:
         pytest.skip("this torch build has no fused oneDNN convolution")
+    from core.device import cpu_has_native_bf16
+
     x = np.random.default_rng(2).random((5, 1, 48, 40)).astype(np.float32)
     fused = TorchRunner(_variance_unet(), CPU, "bf16")
+    if fused.fused == 0 and not cpu_has_native_bf16():
+        # emulated bf16: oneDNN may take other kernels fused, and the check declines them
+        pytest.skip("fusion declined on this CPU without native bf16 (not bit-identical)")
     assert fused.fused == 10  # 2 levels: inc, 2 down, 2 up DoubleConvs, 2 convs each
     with monkeypatch.context() as m:
         m.setattr(fp, "fused_if_identical", lambda model, run: (model, 0))
