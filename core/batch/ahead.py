@@ -49,12 +49,47 @@ class Source(Protocol):
     """Where the predictions come from: :meth:`start` hands ``todo`` ((index, path) in
     order) to ``sink`` (:meth:`Ahead.put` each, then :meth:`Ahead.end`) from its own
     threads, and returns at once; :meth:`close` stops it (also mid-way). A source whose
-    workers write the files themselves also has ``stems`` (path -> output name), which
-    the batch sets before :meth:`start`."""
+    workers may write the files themselves is also a :class:`WritingWorkers`."""
 
     def start(self, todo: Sequence[tuple[int, Path]], sink: Ahead) -> None: ...
 
     def close(self) -> None: ...
+
+
+class WritingWorkers:
+    """The bookkeeping of a :class:`Source` whose workers (processes, Ray actors) may write
+    the files themselves: ``stems`` (path -> output name, set by the batch before
+    :meth:`start`), the files the workers wrote for each input until the batch takes it
+    (:meth:`forget`), and after a stop the files no row will list (:meth:`unrecorded`),
+    which the batch removes."""
+
+    def __init__(self) -> None:
+        self.stems: dict[Path, str] | None = None
+        self.written: dict[Path, list[Path]] = {}
+        self._taken: set[Path] = set()
+        self._written_lock = threading.Lock()
+
+    def note_written(self, path: Path, files: Sequence[str | Path]) -> None:
+        """A worker wrote ``files`` for ``path`` (nothing to note when empty)."""
+        if len(files):
+            with self._written_lock:
+                self.written[path] = [Path(str(f)) for f in files]
+
+    def forget(self, path: Path) -> None:
+        """The batch took ``path``'s item: its files are its row's business now."""
+        with self._written_lock:
+            self.written.pop(path, None)
+            self._taken.add(path)
+
+    def unrecorded(self) -> list[Path]:
+        """After the source closed: the files the workers wrote, as reported back, for
+        inputs the batch never took (stopped while the workers were ahead)."""
+        with self._written_lock:
+            return [f for files in self.written.values() for f in files]
+
+    def taken(self, path: Path) -> bool:
+        with self._written_lock:
+            return path in self._taken
 
 
 class Ahead:

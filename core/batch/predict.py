@@ -153,7 +153,7 @@ def _ahead(
     """Start ``source`` on the inputs left to predict (not resumed, readable) and the
     writer pool behind it (:mod:`core.batch.ahead`); returns the pool and the loop's
     ``process``, which takes each finished item in order."""
-    from core.batch.ahead import Ahead
+    from core.batch.ahead import Ahead, WritingWorkers
 
     folder = job.folder
     complete = folder.complete if folder is not None else {}
@@ -168,7 +168,7 @@ def _ahead(
         return _complete(job, index, path, stems[path], finish, token)
 
     ahead = Ahead(finish_item, dict(todo), limit_items=4 * batch_files + 8, cancel=job.cancel)
-    if hasattr(source, "stems"):  # its workers write: under the names this batch gives
+    if isinstance(source, WritingWorkers):  # its workers may write: under these names
         source.stems = stems
     source.start(todo, ahead)
 
@@ -346,9 +346,11 @@ def _run(
     ahead = None
     if source is not None:
         ahead, process = _ahead(job, paths, stems, source, batch_files)
-    # a source whose workers write (ProcessSource) hears of each item taken, and after a
-    # stop says which files no row will list: only files its workers wrote
-    forget = getattr(source, "forget", None)
+    from core.batch.ahead import WritingWorkers
+
+    # a source whose workers write hears of each item taken, and after a stop says which
+    # files no row will list: only files its workers wrote
+    forget = source.forget if isinstance(source, WritingWorkers) else None
 
     def took(item: BatchItem) -> None:
         if forget is not None:
@@ -370,9 +372,8 @@ def _run(
         if ahead is not None and source is not None:
             ahead.close()  # first: a source waiting to hand over is let go
             source.close()
-            unrecorded = getattr(source, "unrecorded", None)
-            if unrecorded is not None:
-                remove_outputs(unrecorded())
+            if isinstance(source, WritingWorkers):
+                remove_outputs(source.unrecorded())
     if folder is not None and "report" in job.formats and run.items:
         from core.batch.trust_stats import batch_report_row, free_name
         from core.conventions import BATCH_REPORT_NAME

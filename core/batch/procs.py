@@ -33,7 +33,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.batch.ahead import Ahead
+from core.batch.ahead import Ahead, WritingWorkers
 
 if TYPE_CHECKING:
     from core.batch.remote import PredictActor, PredictorSpec
@@ -91,18 +91,13 @@ def _predict_chunk(
     return [(bytes(b), list(w)) for b, w in zip(out["payload"], out["written"], strict=True)]
 
 
-class ProcessSource:
+class ProcessSource(WritingWorkers):
     """A :class:`~core.batch.ahead.Source` of ``workers`` processes, ``files`` inputs per
     call, at most two calls per worker in flight (module docstring)."""
 
     def __init__(self, spec: PredictorSpec, *, workers: int = 1, files: int = 32) -> None:
+        super().__init__()  # stems, the files the workers wrote (spec.write), forget
         self.spec = spec
-        #: the output names (the batch sets them), for workers that write (spec.write)
-        self.stems: dict[Path, str] | None = None
-        #: the files the workers wrote, by input, until the batch takes the input
-        #: (:meth:`forget`); what is left when it stops it removes (:meth:`unrecorded`)
-        self.written: dict[Path, list[Path]] = {}
-        self._lock = threading.Lock()
         # the calls not yet handed over in full (close() collects what they wrote)
         self._pending: deque[tuple[list[tuple[int, Path]], Future[Any]]] = deque()
         self.workers = max(1, int(workers))
@@ -156,21 +151,8 @@ class ProcessSource:
             sink.end(failure)
 
     def _note_written(self, chunk: list[tuple[int, Path]], results: list[Any]) -> None:
-        with self._lock:
-            for (_, path), (_, files) in zip(chunk, results, strict=True):
-                if files:
-                    self.written[path] = [Path(f) for f in files]
-
-    def forget(self, path: Path) -> None:
-        """The batch took ``path``'s item: its files are its row's business now."""
-        with self._lock:
-            self.written.pop(path, None)
-
-    def unrecorded(self) -> list[Path]:
-        """After :meth:`close`: the files the workers wrote for inputs the batch never
-        took (stopped while the workers were ahead)."""
-        with self._lock:
-            return [f for files in self.written.values() for f in files]
+        for (_, path), (_, files) in zip(chunk, results, strict=True):
+            self.note_written(path, files)
 
     def _hand_over(self, entry: tuple[list[tuple[int, Path]], Future[Any]], sink: Ahead) -> bool:
         from core.batch.remote import unpack

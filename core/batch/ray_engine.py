@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.batch.ahead import Ahead
+from core.batch.ahead import Ahead, WritingWorkers
 from core.batch.remote import PredictActor, PredictorSpec, pack, unpack
 
 log = logging.getLogger(__name__)
@@ -113,24 +113,19 @@ def init_ray(attempts: int = 3, **kwargs: Any) -> None:
             log.warning("Ray did not start in time (%s); trying again", exc)
 
 
-class RaySource:
+class RaySource(WritingWorkers):
     """A :class:`~core.batch.ahead.Source` on Ray (module docstring). :meth:`connect`
     starts or joins Ray (call it before installing Ctrl+C handlers); :meth:`start` runs
     the dataset in a thread that hands each result over in input order."""
 
     def __init__(self, spec: PredictorSpec, options: RayOptions) -> None:
+        super().__init__()  # stems, the files the actors wrote (spec.write), forget
         self.spec = spec
         self.options = options
         self._owns_ray = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        #: the output names (the batch sets them), for actors that write (spec.write)
-        self.stems: dict[Path, str] | None = None
-        #: the files the actors wrote, by input, until the batch takes the input
-        self.written: dict[Path, list[Path]] = {}
-        self._lock = threading.Lock()
         self._todo: list[tuple[int, Path]] = []
-        self._taken: set[Path] = set()
         self._started_at = 0.0
         self.info: dict[str, Any] = {
             "engine": "ray",
@@ -239,16 +234,9 @@ class RaySource:
         written = batch.get("written")
         if written is None or self.spec.write is None:
             return
-        with self._lock:
-            for index, files in zip(batch["index"], written, strict=True):
-                if files is not None and len(files):
-                    self.written[paths[int(index)]] = [Path(str(f)) for f in files]
-
-    def forget(self, path: Path) -> None:
-        """The batch took ``path``'s item: its files are its row's business now."""
-        with self._lock:
-            self.written.pop(path, None)
-            self._taken.add(path)
+        for index, files in zip(batch["index"], written, strict=True):
+            if files is not None:
+                self.note_written(paths[int(index)], files)
 
     def unrecorded(self) -> list[Path]:
         """After :meth:`close`: the files the actors wrote for inputs the batch never took.
@@ -259,9 +247,8 @@ class RaySource:
         write = self.spec.write
         if write is None or self.stems is None:
             return []
-        with self._lock:
-            files = {f for fs in self.written.values() for f in fs}
-            untaken = [p for _, p in self._todo if p not in self._taken]
+        files = set(super().unrecorded())
+        untaken = [p for _, p in self._todo if not self.taken(p)]
         from core.conventions import OUTPUT_SUFFIXES, output_name
 
         folder = Path(write["out"])
