@@ -96,6 +96,15 @@ def predictor_spec(
     )
 
 
+def writing_into(spec: Any, folder: Any, formats: Sequence[str]) -> Any:
+    """``spec`` (a :class:`~core.batch.remote.PredictorSpec`) for workers that write each
+    result's files into the output ``folder`` (an :class:`~core.batch.folder.OutputFolder`)
+    themselves, in ``formats``."""
+    import dataclasses
+
+    return dataclasses.replace(spec, write={"out": str(folder.path), "formats": list(formats)})
+
+
 def process_source(
     args: argparse.Namespace,
     model_path: Path,
@@ -110,8 +119,6 @@ def process_source(
     worker: the same threads, so the same bits as predicting here). With the output
     ``folder`` (an :class:`~core.batch.folder.OutputFolder`), each worker writes its
     results' files itself, under the names the batch gives them."""
-    import dataclasses
-
     import torch
 
     from core.batch.procs import ProcessSource
@@ -119,8 +126,7 @@ def process_source(
     threads = max(1, torch.get_num_threads() // workers)
     spec = predictor_spec(args, model_path, fast_path, args.device, threads)
     if folder is not None:
-        write = {"out": str(folder.path), "formats": list(formats)}
-        spec = dataclasses.replace(spec, write=write)
+        spec = writing_into(spec, folder, formats)
     return ProcessSource(spec, workers=workers, files=files)
 
 
@@ -146,15 +152,12 @@ def ray_source(
     """The Ray engine's source, Ray started or joined (before Ctrl+C is ours); None after
     saying why it cannot be. With the output ``folder`` and :func:`workers_write`, each
     actor writes its results' files itself."""
-    import dataclasses
-
     from core.batch.ray_engine import RayOptions, RaySource, RayUnavailableError
 
     device = "cuda" if args.gpus_per_worker > 0 and args.device == "auto" else args.device
     spec = predictor_spec(args, model_path, fast_path, device, threads=1)  # set per actor
     if folder is not None and workers_write(args):
-        write = {"out": str(folder.path), "formats": list(formats)}
-        spec = dataclasses.replace(spec, write=write)
+        spec = writing_into(spec, folder, formats)
     options = RayOptions(
         address=args.address,
         workers=args.workers,
