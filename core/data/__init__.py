@@ -10,7 +10,7 @@ from core.data.dacon import (
     site_key,
 )
 from core.data.dataset import DepthDataset
-from core.data.families import record_families, select_families
+from core.data.families import record_families, record_flippable, select_families
 from core.data.folders import detect_layout, find_paired_folder, find_records, find_unlabeled
 from core.data.records import IMAGE_EXTS, DatasetError, SampleRecord
 from core.data.split import Split, dataset_hash, read_synth_meta, split_by_structure
@@ -35,6 +35,7 @@ __all__ = [
     "random_flip_pair",
     "read_synth_meta",
     "record_families",
+    "record_flippable",
     "select_families",
     "site_key",
     "split_by_structure",

@@ -60,7 +60,8 @@ class DepthDataset(Dataset[dict[str, Any]]):
     "average_depth": float}``; a missing case/bucket is ``""``, a missing shot ``-1``, a
     missing average depth NaN (so the default collate works).
 
-    ``augment=True`` applies the same random horizontal/vertical flips to SEM and depth;
+    ``augment=True`` applies the same random horizontal/vertical flips to SEM and depth
+    (only to the records whose ``flippable`` entry is true, when given);
     ``intensity_augment=True`` makes :meth:`batch` change each SEM image's gamma, gain,
     offset, blur and noise at random (:func:`~core.data.augment.jitter_intensity`).
     """
@@ -70,6 +71,7 @@ class DepthDataset(Dataset[dict[str, Any]]):
         records: Sequence[SampleRecord],
         *,
         augment: bool = False,
+        flippable: Sequence[bool] | None = None,
         intensity_augment: bool = False,
         preload: bool = True,
         workers: int | None = None,
@@ -80,6 +82,12 @@ class DepthDataset(Dataset[dict[str, Any]]):
         if not self.records:
             raise DatasetError("DepthDataset: no records")
         self.augment = augment
+        self.flippable = np.ones(len(self.records), dtype=bool)
+        if flippable is not None:
+            if len(flippable) != len(self.records):
+                n = len(self.records)
+                raise ValueError(f"DepthDataset: {len(flippable)} flippable flags for {n} records")
+            self.flippable = np.asarray(flippable, dtype=bool)
         self.intensity_augment = intensity_augment
         self.preload = preload
         self.sem_array: np.ndarray | None = None
@@ -203,7 +211,7 @@ class DepthDataset(Dataset[dict[str, Any]]):
                 f"{r.depth_path}: depth map is {depth.shape[0]}x{depth.shape[1]} px but its SEM "
                 f"image {r.sem_path} is {sem.shape[0]}x{sem.shape[1]} px"
             )
-        if self.augment:
+        if self.augment and self.flippable[index]:
             sem, depth = random_flip_pair(sem, depth)
         item: dict[str, Any] = {
             "sem": torch.from_numpy(np.ascontiguousarray(sem, dtype=np.float32))[None],
@@ -242,6 +250,7 @@ class DepthDataset(Dataset[dict[str, Any]]):
             depth = torch.from_numpy(self.depth_array[rows]).unsqueeze(1).float()
         if self.augment if augment is None else augment:
             flips = torch.randint(0, 2, (2, len(idx)), generator=generator).bool()
+            flips &= torch.from_numpy(self.flippable[idx.numpy()])
             sem, depth = flip_batch(sem, depth, flips[0], flips[1])
         if self.intensity_augment and augment is not False:
             sem = jitter_intensity(sem, generator)

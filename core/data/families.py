@@ -56,3 +56,29 @@ def select_families(
             f"(the data set holds: {present})"
         )
     return chosen
+
+
+def record_flippable(records: Sequence[SampleRecord], root: str | Path) -> list[bool]:
+    """Whether a mirrored copy of each record is an image its simulator could have drawn:
+    False where ``synth_images.csv`` says the side detector's azimuth is fixed by the
+    imaging case (``azimuth`` = ``case``; in a data set written before that column, every
+    image of a data set whose ``synth_meta.json`` says ``"randomisation": "cases"``), True
+    otherwise, and True for every record of a folder that is not a simulated data set
+    (nothing says its detector is fixed)."""
+    from core.data.split import read_synth_meta
+    from core.synth import read_synth_images
+
+    base = Path(root).resolve()
+    try:
+        rows = read_synth_images(base)
+    except FileNotFoundError:
+        return [True] * len(records)
+    meta = read_synth_meta(base) or {}
+    fixed_set = meta.get("randomisation") == "cases"
+    out: list[bool] = []
+    for r in records:
+        rel = _relative(Path(r.sem_path), base)
+        row = rows.get(rel) if rel is not None else None
+        azimuth = (row or {}).get("azimuth") or ("case" if fixed_set else "drawn")
+        out.append(azimuth != "case")
+    return out

@@ -25,6 +25,8 @@ IMAGE_COLUMNS: dict[str, str] = {
     "case": "Case_k folder ('' for fields without one)",
     "shot": "shot index N of <name>_itrN",
     "family": "contrast family",
+    "azimuth": "the side detector's azimuth: 'drawn' at random per image, or 'case' (fixed by "
+    "the imaging case: a mirrored image is not one the simulator draws)",
     "kind": "hole kind: open, shallow (under-etched), closed ('' for fields)",
     "top_du": "top surface level (DU)",
     "hole_depth_du": "top level minus the deepest point of the depth map (DU)",
@@ -46,7 +48,7 @@ IMAGE_COLUMNS: dict[str, str] = {
 }
 _FIXED = list(IMAGE_COLUMNS)
 COLUMNS: list[str] = _FIXED + [k for k in FAMILY_PARAM_NAMES if k not in IMAGE_COLUMNS]
-_TEXT = {"sem", "depth", "structure", "case", "family", "kind"}
+_TEXT = {"sem", "depth", "structure", "case", "family", "azimuth", "kind"}
 _DIGITS = 6
 
 

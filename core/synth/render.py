@@ -26,6 +26,7 @@ def legacy_record(case: im.ImagingCase, draw: im.StructureImaging) -> dict[str, 
     """The parameters of a legacy (fixed-case) image in the terms of ``synth_images.csv``."""
     return {
         "family": "analytic",
+        "azimuth": "case",
         "dose": case.dose,
         "psf_sigma_px": draw.blur_px,
         "psf_tail_frac": 0.0,

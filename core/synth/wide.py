@@ -93,7 +93,13 @@ def image_record(
     family: str, common: det.CommonParams, fparams: dict[str, float], grain_px: float
 ) -> dict[str, Any]:
     """The drawn parameters of one image (one row of ``synth_images.csv`` without paths)."""
-    return {"family": family, **common.to_dict(), "grain_px": grain_px, **fparams}
+    return {
+        "family": family,
+        "azimuth": "drawn",
+        **common.to_dict(),
+        "grain_px": grain_px,
+        **fparams,
+    }
 
 
 def render_wide_crops(

@@ -47,8 +47,11 @@ class TrainConfig:
     exponential moving average of the generator's weights (decay per step) that is
     validated and saved instead of the raw weights. ``num_workers`` is accepted for
     symmetry with other trainers but unused: batches are sliced from preloaded arrays.
-    ``augment`` flips images (and depth maps); ``intensity_augment`` changes each training
-    image's gamma, gain, offset, blur and noise at random (``core.data.jitter_intensity``).
+    ``augment`` flips images (and depth maps) whose mirror image the simulator could have
+    drawn: not those of a fixed imaging case (the legacy cases' side detector sits on one
+    side; ``core.data.record_flippable``) unless ``flip_fixed_detector``;
+    ``intensity_augment`` changes each training image's gamma, gain, offset, blur and noise
+    at random (``core.data.jitter_intensity``).
     ``optimizer``: ``adam`` (``weight_decay`` as an L2 term, as before) or ``adamw``
     (decoupled weight decay). ``families``: train only on the images of these contrast
     families of a simulated data set (its ``synth_images.csv``). A generator with
@@ -74,6 +77,7 @@ class TrainConfig:
     channels_last: str = "auto"
     num_workers: int = 0
     augment: bool = True
+    flip_fixed_detector: bool = False
     intensity_augment: bool = False
     schedule: str = "constant"
     warmup_fraction: float = 0.05

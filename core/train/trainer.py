@@ -133,12 +133,16 @@ class _Trainer:
         return resolve_device(name)
 
     def _load_datasets(self) -> None:
-        from core.data import DepthDataset
+        from core.data import DepthDataset, record_flippable
 
         cfg, split = self.config, self.data.split
+        flippable = None
+        if cfg.augment and not cfg.flip_fixed_detector:
+            flippable = record_flippable(split.train, cfg.data)
         self.train_ds = DepthDataset(
             split.train,
             augment=cfg.augment,
+            flippable=flippable,
             intensity_augment=cfg.intensity_augment,
             preload=True,
             cancel=self.cancel,
@@ -438,6 +442,12 @@ class _Trainer:
             augment=cfg.augment,
         )
         training["intensity_augment"] = cfg.intensity_augment
+        if cfg.augment:
+            fixed = int((~self.train_ds.flippable).sum())
+            training["flips"] = {
+                "fixed_detector_flipped": cfg.flip_fixed_detector,
+                "images_never_flipped": fixed,
+            }
         if self.nets.variance_head:
             training["loss"]["nll_beta"] = cfg.nll_beta
         metrics = {} if last is None else {

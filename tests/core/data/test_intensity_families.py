@@ -93,3 +93,51 @@ def test_select_families_keeps_the_order(two_families: Path) -> None:
     chosen = select_families(records, two_families, ["analytic", "backscatter"])
     assert chosen == records
     assert np.all(np.diff([records.index(r) for r in chosen]) > 0)
+
+
+def test_record_flippable_follows_the_detector_azimuth(two_families: Path, tmp_path: Path) -> None:
+    from core.data import record_flippable
+    from core.synth import read_synth_images, write_dacon
+
+    # wide randomisation: every azimuth drawn, every image may be mirrored
+    drawn = find_records(two_families)
+    assert record_flippable(drawn, two_families) == [True] * len(drawn)
+    assert {r["azimuth"] for r in read_synth_images(two_families).values()} == {"drawn"}
+    # the legacy imaging cases: the side detector is fixed, no image may be mirrored
+    legacy = tmp_path / "legacy"
+    write_dacon(legacy, 2, seed=6, cases=[1, 2], workers=1)
+    fixed = find_records(legacy)
+    assert {r["azimuth"] for r in read_synth_images(legacy).values()} == {"case"}
+    assert record_flippable(fixed, legacy) == [False] * len(fixed)
+    # a legacy set written before the column: its meta's "randomisation" decides
+    csv_path = legacy / "synth_images.csv"
+    lines = csv_path.read_text().splitlines()
+    col = lines[0].split(",").index("azimuth")
+    csv_path.write_text(
+        "\n".join(",".join(c for i, c in enumerate(x.split(",")) if i != col) for x in lines)
+    )
+    assert "azimuth" not in read_synth_images(legacy)[next(iter(read_synth_images(legacy)))]
+    assert record_flippable(fixed, legacy) == [False] * len(fixed)
+    # a folder that is not a simulated set: nothing says its detector is fixed
+    plain = make_dacon(tmp_path / "plain", n_structures=2)
+    assert all(record_flippable(find_records(plain), plain))
+
+
+def test_dataset_flips_only_flippable_records(two_families: Path) -> None:
+    records = find_records(two_families)  # noisy renders: no image is its own mirror
+    n = len(records)
+    flippable = [i % 2 == 0 for i in range(n)]
+    plain = DepthDataset(records).batch(list(range(n)))["sem"]
+    ds = DepthDataset(records, augment=True, flippable=flippable)
+    changed = np.zeros(n, dtype=bool)
+    for seed in range(8):
+        sem = ds.batch(list(range(n)), generator=torch.Generator().manual_seed(seed))["sem"]
+        changed |= (sem != plain).flatten(1).any(dim=1).numpy()
+        for i in range(n):
+            if not flippable[i]:
+                assert torch.equal(sem[i], plain[i])
+            assert int(ds[i]["index"]) == i
+    assert changed[np.asarray(flippable)].all()  # the others were flipped at least once
+    assert not changed[~np.asarray(flippable)].any()
+    with pytest.raises(ValueError, match="flippable flags"):
+        DepthDataset(records, flippable=[True])

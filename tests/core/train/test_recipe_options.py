@@ -91,3 +91,19 @@ def test_adamw_decays_only_the_convolution_weights(tiny_dacon: Path, tmp_path: P
     assert all(p.ndim >= 2 for p in decayed["params"]) and all(p.ndim < 2 for p in plain["params"])
     n = sum(1 for _ in nets.G.parameters())
     assert len(decayed["params"]) + len(plain["params"]) == n
+
+
+@pytest.mark.parametrize("flip_fixed", [False, True])
+def test_flips_skip_the_images_of_a_fixed_detector(
+    tiny_dacon: Path, tmp_path: Path, flip_fixed: bool
+) -> None:
+    # the legacy imaging cases fix the side detector: a mirrored image is not one of them
+    cfg = tiny_config(
+        tiny_dacon, tmp_path / "run", epochs=1, augment=True, flip_fixed_detector=flip_fixed
+    )
+    train(cfg)
+    card = json.loads((tmp_path / "run" / "best.json").read_text(encoding="utf-8"))
+    flips = card["training"]["flips"]
+    n_train = card["training"]["data"]["n_train"]
+    assert flips["fixed_detector_flipped"] is flip_fixed
+    assert flips["images_never_flipped"] == (0 if flip_fixed else n_train)
