@@ -84,13 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     val = (p.card.get("metrics") or {}).get("val_rmse_per_image")
     limit = 2.0 * float(val) if val else float("nan")
     table = []
-    for k, root in enumerate([args.test, *args.heldout]):
+    for k, root in enumerate([*args.test, *args.heldout]):
         rows = evaluate_folder(p, root, max_images=args.max_images, refresh=args.refresh)
         flagged = np.array([not r["in_domain"] for r in rows])
         bad = np.array([r["rmse"] > limit for r in rows])
         kinds = Counter(reason_kind(x) for r in rows for x in r["reasons"])
         fams = "/".join(sorted({r["family"] for r in rows}))
-        label = f"in-family test ({fams})" if k == 0 else f"held-out family {fams}"
+        label = f"in-family test ({fams})" if k < len(args.test) else f"held-out family {fams}"
         of_bad = f"{100 * flagged[bad].mean():.1f} %" if bad.any() else "n/a"
         table.append(
             f"| {label} | {len(rows)} | {np.mean([r['rmse'] for r in rows]):.2f} | "
@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{k} {v.get('threshold'):.3g}" for k, v in (dom.get("signals") or {}).items()
     )
     command = (
-        f"`python bench/domain.py --model {args.model} --test {args.test}"
+        f"`python bench/domain.py --model {args.model} --test "
+        + " ".join(str(t) for t in args.test)
         + (" --heldout " + " ".join(str(h) for h in args.heldout) if args.heldout else "")
         + (f" --real {args.real}" if args.real else "")
         + "`"

@@ -32,11 +32,12 @@ RATIO_EDGES = np.linspace(0.0, 8.0, 321)
 
 def bench_parser(doc: str | None, section: str) -> argparse.ArgumentParser:
     """The options bench/uncertainty.py and bench/domain.py share: the model, the in-family
-    test folder and held-out folders, the cache, and the section of docs/benchmarks.md
-    (``section`` without its ``## ``) the run writes: one section per model compared."""
+    test folders (the physics it was trained on, one row each) and held-out folders, the
+    cache, and the section of docs/benchmarks.md (``section`` without its ``## ``) the run
+    writes: one section per model compared."""
     ap = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
     ap.add_argument("--model", type=Path, required=True)
-    ap.add_argument("--test", type=Path, required=True)
+    ap.add_argument("--test", type=Path, nargs="+", required=True)
     ap.add_argument("--heldout", type=Path, nargs="*", default=[])
     ap.add_argument("--max-images", type=int, default=1200)
     ap.add_argument("--device", default="cpu")
@@ -50,7 +51,8 @@ def bench_parser(doc: str | None, section: str) -> argparse.ArgumentParser:
 def families(root: Path) -> dict[str, str]:
     """SEM path (relative to ``root``) -> contrast family, from synth_images.csv when the
     simulator wrote one; every image is "legacy" without one, or when the set was made by
-    the legacy fixed-case simulator (no ``--families``: its table says "analytic")."""
+    the legacy fixed-case simulator (no ``--families``: its table says "analytic"), and so
+    is each image of a merged set whose detector is fixed by its imaging case."""
     table = root / "synth_images.csv"
     if not table.is_file():
         return {}
@@ -59,7 +61,9 @@ def families(root: Path) -> dict[str, str]:
     legacy = "family_assignment" in info and info["family_assignment"] is None
     with open(table, newline="", encoding="utf-8") as fh:
         return {
-            row["sem"]: "legacy" if legacy else row.get("family") or "legacy"
+            row["sem"]: "legacy"
+            if legacy or row.get("azimuth") == "case"
+            else row.get("family") or "legacy"
             for row in csv.DictReader(fh)
         }
 

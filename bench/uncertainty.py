@@ -103,14 +103,15 @@ def main(argv: list[str] | None = None) -> int:
     if p.trust.calibration is None:
         print(f"{args.model}: the card has no uncertainty section (semdepth fit-trust)")
         return 2
-    sets = [("in-family test", args.test)] + [(f.name, f) for f in args.heldout]
+    n_in = len(args.test)
+    sets = [("in-family test", t) for t in args.test] + [(f.name, f) for f in args.heldout]
     table = []
     colours = [(31, 119, 180), (44, 160, 44), (214, 39, 40), (148, 103, 189), (255, 127, 14)]
     curves = []
     for k, (name, root) in enumerate(sets):
         rows = evaluate_folder(p, root, max_images=args.max_images, refresh=args.refresh)
         fams = sorted({r["family"] for r in rows})
-        label = name if k == 0 else f"held-out {'/'.join(fams)}"
+        label = f"{name} ({'/'.join(fams)})" if k < n_in else f"held-out {'/'.join(fams)}"
         cov_h, n_h = hole_coverage(rows)
         flagged = float(np.mean([not r["in_domain"] for r in rows]))
         table.append(
@@ -135,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{n}: q {s.q:.3g}, tau {s.tau:.3g} DU ({s.n} values)" for n, s in cal.scales.items()
     )
     body = (
-        f"`python bench/uncertainty.py --model {args.model} --test {args.test}"
+        f"`python bench/uncertainty.py --model {args.model} --test "
+        + " ".join(str(t) for t in args.test)
         + (" --heldout " + " ".join(str(h) for h in args.heldout) if args.heldout else "")
         + f"` (at most {args.max_images} images per folder; one shot, crop mode, TTA "
         f"{cal.tta or 'off'}). Model `{p.model_id}`; calibration: {scales}; fitted on "

@@ -58,6 +58,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--workers", type=int, default=None, help="worker processes (default: all CPU cores)"
     )
+    m = parser.add_argument_group("merging simulated data sets")
+    m.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="SET",
+        help="write one data set made of these simulated sets (files hard-linked, tables "
+        "merged: e.g. the contrast families and the legacy cases, each with its own seed)",
+    )
     f = parser.add_argument_group("full-field images")
     f.add_argument("--field", action="store_true", help="write full-field images instead")
     f.add_argument("--size", type=_size, default=(512, 512), help="ROWSxCOLS (default 512x512)")
@@ -72,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
     from core.synth.families import family_names
     from core.synth.imaging import case_names
 
+    if args.merge:
+        return _merge(args)
     try:
         cases = case_names(args.cases)
         families = family_names(args.families) if args.families is not None else []
@@ -127,4 +137,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {what} ({physics}) to {args.out} in {dt:.1f} s")
     else:
         print(f"wrote {what} x {len(cases)} case(s) ({physics}) to {args.out} in {dt:.1f} s")
+    return 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from core.synth._files import OutputExistsError
+    from core.synth.merge import merge_datasets
+
+    try:
+        meta = merge_datasets(args.out, args.merge, overwrite=args.overwrite)
+    except (OutputExistsError, NotADirectoryError, ValueError) as e:
+        print(f"semdepth synth: {e}", file=sys.stderr)
+        return 2
+    counts = ", ".join(f"{k} {v}" for k, v in meta["family_counts"].items())
+    print(
+        f"merged {len(args.merge)} data sets ({meta['structures']} structures; images by "
+        f"family: {counts}) into {args.out}"
+    )
     return 0
