@@ -91,7 +91,7 @@ def merge_datasets(
         for row in rows.values():
             row["azimuth"] = row.get("azimuth") or default_azimuth
             images.append(row)
-            fam = str(row.get("family") or "")
+            fam = "legacy cases" if row["azimuth"] == "case" else str(row.get("family") or "")
             family_counts[fam] = family_counts.get(fam, 0) + 1
         described.append(
             {

@@ -49,6 +49,7 @@ def test_merge_links_every_file_and_keeps_each_image_s_azimuth(
     flips = dict(zip((r.structure for r in records), record_flippable(records, out), strict=True))
     assert {k[:4]: v for k, v in flips.items()} == {"syn5": True, "syn6": False}
     assert meta["randomisation"] == "mixed" and meta["structures"] == 5
+    assert meta["family_counts"]["legacy cases"] == 6
     assert [s["seed"] for s in meta["sources"]] == [5, 6]
     assert json.loads((out / "synth_meta.json").read_text())["kind"] == "merged"
     header = (out / "synth_structures.csv").read_text().splitlines()
