@@ -130,7 +130,10 @@ METHODS: dict[str, Method] = {
         ),
         Method("ours-2level", "ours with 2 levels", "unet-2level", dict(_OURS)),
         Method(
-            "ours-flip", "ours with flip augmentation", "unet-3level", {**_OURS, "augment": True}
+            "ours-flip",
+            "ours with flip augmentation (the legacy cases' images flipped too)",
+            "unet-3level",
+            {**_OURS, "augment": True, "flip_fixed_detector": True},
         ),
         Method(
             "ours-gan",
