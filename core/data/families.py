@@ -67,18 +67,18 @@ def record_flippable(records: Sequence[SampleRecord], root: str | Path) -> list[
     (nothing says its detector is fixed)."""
     from core.data.split import read_synth_meta
     from core.synth import read_synth_images
+    from core.synth.records import default_azimuth
 
     base = Path(root).resolve()
     try:
         rows = read_synth_images(base)
     except FileNotFoundError:
         return [True] * len(records)
-    meta = read_synth_meta(base) or {}
-    fixed_set = meta.get("randomisation") == "cases"
+    fallback = default_azimuth(read_synth_meta(base) or {})
     out: list[bool] = []
     for r in records:
         rel = _relative(Path(r.sem_path), base)
         row = rows.get(rel) if rel is not None else None
-        azimuth = (row or {}).get("azimuth") or ("case" if fixed_set else "drawn")
+        azimuth = (row or {}).get("azimuth") or fallback
         out.append(azimuth != "case")
     return out

@@ -27,7 +27,7 @@ from typing import Any
 
 from core.synth._files import prepare_output, write_bytes, write_json
 from core.synth.dacon import META_NAME, STRUCTURES_CSV, simulator_description
-from core.synth.records import IMAGES_CSV, images_csv_bytes, read_synth_images
+from core.synth.records import IMAGES_CSV, default_azimuth, images_csv_bytes, read_synth_images
 
 _TOP_LEVEL = {META_NAME, IMAGES_CSV, STRUCTURES_CSV}
 
@@ -86,10 +86,10 @@ def merge_datasets(
     family_counts: dict[str, int] = {}
     described = []
     for root, meta in zip(roots, metas, strict=True):
-        default_azimuth = "case" if meta.get("randomisation") == "cases" else "drawn"
+        fallback = default_azimuth(meta)
         rows = read_synth_images(root)
         for row in rows.values():
-            row["azimuth"] = row.get("azimuth") or default_azimuth
+            row["azimuth"] = row.get("azimuth") or fallback
             images.append(row)
             fam = "legacy cases" if row["azimuth"] == "case" else str(row.get("family") or "")
             family_counts[fam] = family_counts.get(fam, 0) + 1

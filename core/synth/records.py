@@ -70,6 +70,12 @@ def images_csv_bytes(rows: list[dict[str, Any]]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
+def default_azimuth(meta: dict[str, Any]) -> str:
+    """The ``azimuth`` of the images of a data set written before that column, from its
+    ``synth_meta.json``: ``case`` for the legacy imaging cases, else ``drawn``."""
+    return "case" if meta.get("randomisation") == "cases" else "drawn"
+
+
 def _parse(key: str, text: str) -> Any:
     if key in _TEXT:
         return text
