@@ -58,11 +58,13 @@ def families(root: Path) -> dict[str, str]:
         return {}
     meta = root / "synth_meta.json"
     info = json.loads(meta.read_text()) if meta.is_file() else {}
-    legacy = "family_assignment" in info and info["family_assignment"] is None
+    from core.synth.records import default_azimuth
+
+    fallback = default_azimuth(info)  # sets written before the azimuth column
     with open(table, newline="", encoding="utf-8") as fh:
         return {
             row["sem"]: "legacy"
-            if legacy or row.get("azimuth") == "case"
+            if (row.get("azimuth") or fallback) == "case"
             else row.get("family") or "legacy"
             for row in csv.DictReader(fh)
         }
